@@ -1,0 +1,16 @@
+//! The agents haven ships, by name.
+
+pub mod vip;
+
+use crate::ocf::Agent;
+
+/// Every agent, in the order `haven agents` lists them.
+pub static ALL: &[&dyn Agent] = &[&vip::Vip];
+
+pub fn find(name: &str) -> Option<&'static dyn Agent> {
+    ALL.iter().copied().find(|a| a.spec().name == name)
+}
+
+pub fn names() -> impl Iterator<Item = &'static str> {
+    ALL.iter().map(|a| a.spec().name)
+}

@@ -1,0 +1,61 @@
+//! The error every agent action returns, and the one place where errors
+//! become OCF exit codes.
+
+use crate::agents::vip::VipError;
+use crate::net::NetError;
+use crate::ocf::deadline::DeadlineExceeded;
+use crate::ocf::params::ParamError;
+use crate::ocf::{Action, Status};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Param(#[from] ParamError),
+    #[error(transparent)]
+    Deadline(#[from] DeadlineExceeded),
+    #[error(transparent)]
+    Net(#[from] NetError),
+    #[error(transparent)]
+    Vip(#[from] VipError),
+    #[error("action '{0}' is not implemented by this agent")]
+    Unimplemented(Action),
+}
+
+impl AgentError {
+    /// The OCF exit code for this error. Pacemaker treats these differently:
+    /// GENERIC is recovered in place, INSTALLED/PERM ban the node,
+    /// CONFIGURED stops the resource everywhere.
+    pub fn status(&self) -> Status {
+        match self {
+            AgentError::Param(_) => Status::ErrConfigured,
+            AgentError::Deadline(_) => Status::ErrGeneric,
+            AgentError::Net(e) => net_status(e),
+            AgentError::Unimplemented(_) => Status::ErrUnimplemented,
+            AgentError::Vip(e) => match e {
+                VipError::NoInterface { .. }
+                | VipError::Clone
+                | VipError::LabelTooLong { .. }
+                | VipError::LoopbackNic => Status::ErrConfigured,
+                VipError::NoNamespace { .. } => Status::ErrInstalled,
+                VipError::NoRoute { .. }
+                | VipError::LinkDown { .. }
+                | VipError::Duplicate { .. }
+                | VipError::DadFailed { .. }
+                | VipError::DadTimeout { .. }
+                | VipError::Elsewhere { .. }
+                | VipError::Mismatch { .. }
+                | VipError::StillPresent { .. }
+                | VipError::NotSuppressed { .. }
+                | VipError::State { .. } => Status::ErrGeneric,
+                VipError::Net(e) => net_status(e),
+            },
+        }
+    }
+}
+
+fn net_status(e: &NetError) -> Status {
+    match e.errno() {
+        Some(libc::EPERM) | Some(libc::EACCES) => Status::ErrPerm,
+        _ => Status::ErrGeneric,
+    }
+}

@@ -1,0 +1,7 @@
+//! haven: Pacemaker OCF resource agents for highly available hosting
+//! clusters. The binary (src/main.rs) dispatches to these modules.
+
+pub mod agents;
+pub mod error;
+pub mod net;
+pub mod ocf;

@@ -1,0 +1,34 @@
+//! Errors of kernel network operations; each names the operation and the
+//! object it failed on.
+
+use std::io;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("failed to open a netlink socket: {0}")]
+    Socket(#[source] io::Error),
+    #[error("netlink: {op} failed: {source}")]
+    Request { op: String, source: io::Error },
+    #[error("netlink: {op} got a reply haven cannot read: {why}")]
+    Decode { op: String, why: String },
+    #[error("netlink: {op} got no answer before the action deadline")]
+    Timeout { op: String },
+    #[error("failed to {op} {object}: {source}")]
+    Io { op: &'static str, object: String, source: io::Error },
+}
+
+impl NetError {
+    pub fn io(op: &'static str, object: impl Into<String>, source: io::Error) -> NetError {
+        NetError::Io { op, object: object.into(), source }
+    }
+
+    /// The errno behind the failure, if any (EPERM, EEXIST, ...).
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            NetError::Socket(e) | NetError::Request { source: e, .. } | NetError::Io { source: e, .. } => {
+                e.raw_os_error()
+            }
+            _ => None,
+        }
+    }
+}
