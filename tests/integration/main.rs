@@ -1,1 +1,8 @@
-//! placeholder
+//! haven's integration tests: one test binary (as ripgrep does), running
+//! the built `haven` exactly as Pacemaker would, inside throwaway network
+//! namespaces where the kernel is touched.
+
+mod cli;
+mod common;
+mod conformance;
+mod vip;
