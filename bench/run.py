@@ -275,6 +275,8 @@ def report(data: dict) -> list[str]:
             f"{a['forks']:>7} {h['forks']:>7}  {verdict}"
         )
     print()
+    f = data["exec_floor"]
+    print(f"exec floor:  {f['command']} took {f['wall_ms']:.2f} ms wall, {f['cpu_ms']:.2f} ms CPU (median; any exec costs this here)")
     print(f"target (meta-data, validate-all, probe, monitor): haven forks 0 processes and CPU ratio >= {CPU_RATIO_TARGET:.0f}x")
     return missed
 
@@ -424,6 +426,9 @@ class Inner:
         }
         self.spawner = Spawner(tmp)
         self.stats = {row: {agent: Stats() for agent in AGENTS} for row in ACTIONS}
+        # Reference: what exec'ing a trivial binary costs on this machine.
+        self.true = shutil.which("true") or "/bin/true"
+        self.floor = Stats()
 
     def env(self, interval: int) -> dict[str, str]:
         return {**self.base_env, "OCF_RESKEY_CRM_meta_interval": str(interval)}
@@ -494,6 +499,9 @@ class Inner:
                     self.once(agent, row)
             for agent in order:
                 self.cycle(agent)
+            r = self.spawner.run([self.true], self.env(0))
+            self.floor.wall.append(r.wall_ms)
+            self.floor.cpu.append(r.cpu_ms)
         if self.address_present():
             raise BenchError(f"{VIP} is still on {self.nic} after the last stop")
 
@@ -504,6 +512,11 @@ class Inner:
             "ipaddr2": str(IPADDR2),
             "haven": str(self.haven),
             "parameters": {k: v for k, v in self.base_env.items() if k.startswith("OCF_RESKEY_") or k == "OCF_RESOURCE_INSTANCE"},
+            "exec_floor": {
+                "command": self.true,
+                "wall_ms": statistics.median(self.floor.wall),
+                "cpu_ms": statistics.median(self.floor.cpu),
+            },
             "actions": {},
         }
         for row in ACTIONS:

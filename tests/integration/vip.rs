@@ -334,3 +334,46 @@ fn network_namespace_parameter_works_from_outside() {
     assert_eq!(missing.probe().code, 7);
     assert_eq!(missing.action("start").code, 5, "a namespace missing on this node is OCF_ERR_INSTALLED");
 }
+
+#[test]
+fn ipv6_tentative_and_dadfailed_are_reported() {
+    if !need_root() {
+        return;
+    }
+    let pair = Pair::new();
+    // Slow DAD down so the address stays tentative while monitor looks.
+    pair.node.set_sysctl("net.ipv6.conf.v0.dad_transmits", "10");
+    pair.node.ip(&["addr", "add", "2001:db8:1::20/64", "dev", "v0"]);
+    let r = Run::new("vip").inside(&pair.node).param("ip", "2001:db8:1::20").param("nic", "v0");
+    let o = r.action("monitor");
+    assert_eq!(o.code, 190, "tentative is degraded: {}", o.stderr);
+    assert!(o.stderr.contains("tentative"), "{}", o.stderr);
+    r.expect("stop", 0);
+
+    // The peer already has it: DAD fails and monitor says so.
+    pair.node.set_sysctl("net.ipv6.conf.v0.dad_transmits", "1");
+    pair.peer.ip(&["addr", "add", "2001:db8:1::21/64", "dev", "v1", "nodad"]);
+    pair.node.ip(&["addr", "add", "2001:db8:1::21/64", "dev", "v0"]);
+    let r = Run::new("vip").inside(&pair.node).param("ip", "2001:db8:1::21").param("nic", "v0");
+    assert!(wait_for(Duration::from_secs(5), || pair.node.addrs_of("2001:db8:1::21")[0].contains("dadfailed")));
+    let o = r.action("monitor");
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.reason().unwrap_or_default().contains("duplicate address detection failed"), "{}", o.stderr);
+    r.expect("stop", 0);
+    assert!(pair.node.addrs_of("2001:db8:1::21").is_empty());
+}
+
+#[test]
+fn monitor_reports_a_half_set_up_address() {
+    if !need_root() {
+        return;
+    }
+    let pair = Pair::new();
+    pair.node.ip(&["addr", "add", "198.51.100.30/25", "dev", "v0"]);
+    let r = vip(&pair, "198.51.100.30").param("nic", "v0").param("cidr_netmask", "24");
+    let o = r.action("monitor");
+    assert_eq!(o.code, 1, "wrong prefix is partly set up: {}", o.stderr);
+    assert!(o.reason().unwrap_or_default().contains("/25"), "{}", o.stderr);
+    r.expect("stop", 0);
+    assert!(pair.node.addrs_of("198.51.100.30").is_empty(), "stop removes the half-set-up address");
+}
