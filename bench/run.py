@@ -12,6 +12,7 @@ Standard library only (Python 3.11). Must run as root.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import platform
@@ -79,6 +80,13 @@ def install_signal_handlers() -> None:
     for s in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, _raise_interrupted)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def shield_cleanup() -> None:
+    """From here on, finish cleaning up: further Ctrl-C/SIGTERM are ignored
+    (every cleanup step is bounded by a timeout)."""
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.SIG_IGN)
 
 
 def log(msg: str) -> None:
@@ -222,6 +230,7 @@ def outer(args: argparse.Namespace) -> int:
                 return rc
             data = json.loads(results_file.read_text())
         finally:
+            shield_cleanup()
             if inner_proc is not None and inner_proc.poll() is None:
                 inner_proc.terminate()
                 try:
@@ -445,6 +454,7 @@ class Inner:
     def once(self, agent: str, row: str, timed: bool = True) -> None:
         action, interval, expect = ACTIONS[row]
         r = self.spawner.run([self.argv0[agent], action], self.env(interval))
+        reap_orphans()
         self.check_rc(agent, row, r.rc, expect)
         if timed:
             s = self.stats[row][agent]
@@ -461,6 +471,7 @@ class Inner:
             self.argv0[agent], action,
         ]  # fmt: skip
         r = self.spawner.run(argv, self.env(interval))
+        reap_orphans()
         self.check_rc(agent, row, r.rc, expect, " under strace")
         self.stats[row][agent].forks = count_forks(trace.read_text(errors="replace"))
 
@@ -551,6 +562,67 @@ class Inner:
         self.spawner.kill_current()
 
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> bool:
+    """Adopt what the agents leave in the background (IPaddr2's send_arp,
+    vip's announcer) so it can be reaped and, at the end, accounted for."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def reap_orphans() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def my_children() -> dict[int, str]:
+    me = os.getpid()
+    out = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[1]) != me or fields[0] == "Z":
+                continue
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except (OSError, IndexError, ValueError):
+            continue
+        out[int(d.name)] = cmd
+    return out
+
+
+def finish_children(grace: float = 5.0) -> dict[int, str]:
+    """Wait for leftover background processes to end; kill what remains.
+    Returns those that had to be killed."""
+    deadline = time.monotonic() + grace
+    while True:
+        reap_orphans()
+        left = my_children()
+        if not left or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    time.sleep(0.05)
+    reap_orphans()
+    return left
+
+
 def own_netns_inode() -> int:
     return os.stat("/proc/self/ns/net").st_ino
 
@@ -559,13 +631,19 @@ def inner(args: argparse.Namespace) -> int:
     # vip keeps state in /run/haven/vip/net-<netns inode>; ours is throwaway.
     state_dir = HAVEN_RUN_DIR / f"net-{own_netns_inode()}"
     preexisting = [d for d in (HAVEN_RUN_DIR.parent, HAVEN_RUN_DIR) if d.exists()]
+    subreaper = become_subreaper()
     with tempfile.TemporaryDirectory(prefix="hvbench-inner-") as tmp:
         bench = Inner(args, Path(tmp))
         try:
             bench.measure()
-            Path(args.results).write_text(json.dumps(bench.results()))
+            results = bench.results()
         finally:
+            shield_cleanup()
             bench.cleanup()
+            if subreaper:
+                killed = finish_children()
+                for pid, cmd in killed.items():
+                    log(f"killed a process still running 5 s after the last action: {pid} {cmd}")
             shutil.rmtree(state_dir, ignore_errors=True)
             for d in (HAVEN_RUN_DIR, HAVEN_RUN_DIR.parent):
                 if d not in preexisting:
@@ -573,6 +651,8 @@ def inner(args: argparse.Namespace) -> int:
                         d.rmdir()
                     except OSError:
                         pass
+    results["subreaper"] = subreaper
+    Path(args.results).write_text(json.dumps(results))
     return 0
 
 
