@@ -1,7 +1,10 @@
 //! The error every agent action returns, and the one place where errors
 //! become OCF exit codes.
 
+use crate::agents::filesystem::FsError;
 use crate::agents::vip::VipError;
+use crate::exec::ExecError;
+use crate::mount::guard::Hung;
 use crate::net::NetError;
 use crate::ocf::deadline::DeadlineExceeded;
 use crate::ocf::params::ParamError;
@@ -17,6 +20,12 @@ pub enum AgentError {
     Net(#[from] NetError),
     #[error(transparent)]
     Vip(#[from] VipError),
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    #[error(transparent)]
+    Hung(#[from] Hung),
     #[error("action '{0}' is not implemented by this agent")]
     Unimplemented(Action),
 }
@@ -49,7 +58,34 @@ impl AgentError {
                 | VipError::State { .. } => Status::ErrGeneric,
                 VipError::Net(e) => net_status(e),
             },
+            AgentError::Exec(e) => exec_status(e),
+            AgentError::Hung(_) => Status::ErrGeneric,
+            AgentError::Fs(e) => match e {
+                FsError::Clone { .. } => Status::ErrConfigured,
+                FsError::NotSupported { .. }
+                | FsError::HelperMissing { .. }
+                | FsError::DeviceMissing { .. }
+                | FsError::QuotaTool { .. } => Status::ErrInstalled,
+                FsError::Exec(e) | FsError::Mount { source: e, .. } => exec_status(e),
+                FsError::OtherDevice { .. }
+                | FsError::Submounts { .. }
+                | FsError::Mismatch { .. }
+                | FsError::NotMounted { .. }
+                | FsError::Fsck { .. }
+                | FsError::Busy { .. }
+                | FsError::Unmount { .. }
+                | FsError::Io { .. }
+                | FsError::StatusMismatch { .. }
+                | FsError::Hung(_) => Status::ErrGeneric,
+            },
         }
+    }
+}
+
+fn exec_status(e: &ExecError) -> Status {
+    match e {
+        ExecError::NotFound { .. } => Status::ErrInstalled,
+        _ => Status::ErrGeneric,
     }
 }
 

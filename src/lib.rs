@@ -3,5 +3,7 @@
 
 pub mod agents;
 pub mod error;
+pub mod exec;
+pub mod mount;
 pub mod net;
 pub mod ocf;

@@ -1,11 +1,12 @@
 //! The agents haven ships, by name.
 
+pub mod filesystem;
 pub mod vip;
 
 use crate::ocf::Agent;
 
 /// Every agent, in the order `haven agents` lists them.
-pub static ALL: &[&dyn Agent] = &[&vip::Vip];
+pub static ALL: &[&dyn Agent] = &[&vip::Vip, &filesystem::Filesystem];
 
 pub fn find(name: &str) -> Option<&'static dyn Agent> {
     ALL.iter().copied().find(|a| a.spec().name == name)

@@ -1,0 +1,479 @@
+//! ocf:haven:filesystem — mounts shared storage with mount(8), watches it
+//! without hanging, and unmounts it ending only the processes that hold it.
+
+mod config;
+mod error;
+mod kinds;
+pub mod spec;
+
+pub use config::Config;
+pub use error::FsError;
+
+use crate::error::AgentError;
+use crate::exec;
+use crate::mount::guard::bounded;
+use crate::mount::{holders, MountEntry, MountTable};
+use crate::ocf::agent::ActionResult;
+use crate::ocf::{Agent, AgentSpec, Ctx, Deadline, Status};
+use crate::{info, warn};
+use config::{Device, ForceUnmount};
+use std::collections::BTreeSet;
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, Instant};
+
+pub struct Filesystem;
+
+/// How a mount compares with the configured device.
+enum Match {
+    Yes,
+    No(String),
+}
+
+impl Agent for Filesystem {
+    fn spec(&self) -> &'static AgentSpec {
+        &spec::SPEC
+    }
+
+    fn validate(&self, ctx: &Ctx) -> ActionResult {
+        let cfg = prepare(ctx)?;
+        check_node(&cfg)?;
+        Ok(Status::Success)
+    }
+
+    fn start(&self, ctx: &Ctx) -> ActionResult {
+        let cfg = prepare(ctx)?;
+        let dl = &ctx.deadline;
+        let table = read_table()?;
+        let mp = mount_point(&cfg, &table, dl);
+        if let Some(top) = table.top_at(&mp) {
+            return match matches(&cfg, top, dl)? {
+                Match::Yes => {
+                    info!("{} is already mounted on {mp}", cfg.device_text);
+                    Ok(Status::Success)
+                }
+                Match::No(found) => Err(FsError::OtherDevice { dir: mp, found, device: cfg.device_text.clone() }.into()),
+            };
+        }
+        let below: Vec<String> = table.below(&mp).iter().map(|e| e.mount_point.clone()).collect();
+        if !below.is_empty() {
+            return Err(FsError::Submounts { dir: mp, below: below.join(", ") }.into());
+        }
+        check_node(&cfg)?;
+        if cfg.create_directory {
+            let dir = mp.clone();
+            bounded(format!("creating {mp}"), dl, move || std::fs::create_dir_all(&dir))?
+                .map_err(|source| FsError::Io { op: "create", path: mp.clone(), source })?;
+        }
+        fsck(&cfg, dl)?;
+        let mut argv: Vec<String> = vec!["mount".into()];
+        if cfg.fstype != "none" {
+            argv.extend(["-t".into(), cfg.fstype.clone()]);
+        }
+        if !cfg.options.is_empty() {
+            argv.extend(["-o".into(), cfg.options.clone()]);
+        }
+        argv.extend([cfg.device.mount_source(), mp.clone()]);
+        let args: Vec<&str> = argv.iter().map(String::as_str).collect();
+        exec::run_ok(&args, dl).map_err(|source| FsError::Mount {
+            device: cfg.device_text.clone(),
+            dir: mp.clone(),
+            source,
+        })?;
+        let table = read_table()?;
+        match table.top_at(&mp).map(|e| matches(&cfg, e, dl)).transpose()? {
+            Some(Match::Yes) => {}
+            Some(Match::No(found)) => {
+                return Err(FsError::Mismatch { dir: mp, found, device: cfg.device_text.clone() }.into())
+            }
+            None => return Err(FsError::NotMounted { device: cfg.device_text.clone(), dir: mp }.into()),
+        }
+        quota_on(&cfg, &mp, dl)?;
+        info!("mounted {} on {mp} ({})", cfg.device_text, cfg.fstype);
+        Ok(Status::Success)
+    }
+
+    fn stop(&self, ctx: &Ctx) -> ActionResult {
+        let cfg = Config::from_params(&ctx.params)?;
+        let dl = &ctx.deadline;
+        let table = read_table()?;
+        let mp = mount_point(&cfg, &table, dl);
+        let Some(top) = table.top_at(&mp) else {
+            return Ok(Status::Success);
+        };
+        if let Match::No(found) = matches(&cfg, top, dl)? {
+            // Never touch a mount this resource does not own.
+            warn!("{mp} has {found} mounted, not {}; leaving it alone", cfg.device_text);
+            return Ok(Status::Success);
+        }
+        remove_status_file(ctx, &cfg, &mp, dl);
+        // Sub-mounts first, deepest first, then the mount itself.
+        let mut targets: Vec<MountEntry> = table.below(&mp).into_iter().cloned().collect();
+        targets.push(top.clone());
+        for t in &targets {
+            unmount(&cfg, t, dl)?;
+        }
+        let table = read_table()?;
+        if targets.iter().any(|t| table.by_id(t.id).is_some()) {
+            return Err(FsError::Unmount { dir: mp, why: "still in the mount table after umount".into() }.into());
+        }
+        info!("unmounted {mp}");
+        Ok(Status::Success)
+    }
+
+    fn monitor(&self, ctx: &Ctx) -> ActionResult {
+        let cfg = Config::from_params(&ctx.params)?;
+        let dl = &ctx.deadline;
+        let table = read_table()?;
+        let mp = mount_point(&cfg, &table, dl);
+        let Some(top) = table.top_at(&mp) else {
+            return Ok(Status::NotRunning);
+        };
+        if let Match::No(found) = matches(&cfg, top, dl)? {
+            return Err(FsError::Mismatch { dir: mp, found, device: cfg.device_text.clone() }.into());
+        }
+        if ctx.depth >= 10 {
+            read_device(&cfg, &mp, dl)?;
+        }
+        if ctx.depth >= 20 {
+            status_file_round_trip(ctx, &cfg, &mp, dl)?;
+        }
+        Ok(Status::Success)
+    }
+}
+
+/// Parse, and refuse clones of filesystems that clones would destroy.
+fn prepare(ctx: &Ctx) -> Result<Config, AgentError> {
+    let cfg = Config::from_params(&ctx.params)?;
+    if ctx.env.meta.is_clone() && !kinds::clone_safe(&cfg.fstype) && !cfg.force_clones && !cfg.read_only() {
+        return Err(FsError::Clone { fstype: cfg.fstype.clone() }.into());
+    }
+    let kernel = kinds::kernel_types();
+    if !kinds::is_known(&cfg.fstype, &kernel) {
+        return Err(crate::ocf::params::ParamError::Malformed {
+            name: "fstype",
+            value: cfg.fstype.clone(),
+            why: "not a filesystem type this node or haven knows".into(),
+        }
+        .into());
+    }
+    Ok(cfg)
+}
+
+/// What this node must have: kernel support, the mount helper, the device,
+/// the quota tool when quotas are asked for.
+fn check_node(cfg: &Config) -> Result<(), AgentError> {
+    let name = kinds::kernel_name(&cfg.fstype).to_string();
+    if cfg.fstype != "none" && !kinds::kernel_types().contains(&name) {
+        // The module may just not be loaded yet.
+        if exec::which("modprobe").is_some() {
+            let _ = exec::run(&["modprobe", "-q", &name], &Deadline::after(Duration::from_secs(5)));
+        }
+        if !kinds::kernel_types().contains(&name) {
+            return Err(FsError::NotSupported { fstype: cfg.fstype.clone() }.into());
+        }
+    }
+    if let Some(helper) = kinds::helper(&cfg.fstype) {
+        if exec::which(helper).is_none() {
+            return Err(FsError::HelperMissing { helper, fstype: cfg.fstype.clone() }.into());
+        }
+    }
+    match &cfg.device {
+        Device::Block(d) => {
+            let is_block = std::fs::metadata(d).is_ok_and(|m| {
+                use std::os::unix::fs::FileTypeExt;
+                m.file_type().is_block_device()
+            });
+            if !is_block {
+                return Err(FsError::DeviceMissing { device: d.clone() }.into());
+            }
+        }
+        Device::Bind(d) if !std::path::Path::new(d).exists() => {
+            return Err(FsError::DeviceMissing { device: d.clone() }.into());
+        }
+        _ => {}
+    }
+    if !cfg.quota_options().is_empty() && cfg.fstype.starts_with("ext") && exec::which("quotaon").is_none() {
+        return Err(FsError::QuotaTool { opts: cfg.quota_options().join(","), tool: "quotaon" }.into());
+    }
+    Ok(())
+}
+
+fn read_table() -> Result<MountTable, FsError> {
+    MountTable::read().map_err(|source| FsError::Io { op: "read", path: "/proc/self/mountinfo".into(), source })
+}
+
+/// The mount point as the mount table spells it: the configured path, or
+/// its canonical form when a parent is a symlink (resolved off-thread, since
+/// a parent could be on a dead server).
+fn mount_point(cfg: &Config, table: &MountTable, dl: &Deadline) -> String {
+    if table.top_at(&cfg.directory).is_some() {
+        return cfg.directory.clone();
+    }
+    let dir = cfg.directory.clone();
+    let short = dl.within(Duration::from_secs(2));
+    match bounded("resolving the mount point", &short, move || std::fs::canonicalize(dir)) {
+        Ok(Ok(p)) => p.to_string_lossy().into_owned(),
+        _ => cfg.directory.clone(),
+    }
+}
+
+fn dev_numbers(path: &str, dl: &Deadline, rdev: bool) -> Result<Option<(u32, u32)>, AgentError> {
+    let p = path.to_string();
+    let meta = bounded(format!("stat {path}"), dl, move || std::fs::metadata(p))?;
+    Ok(meta.ok().map(|m| {
+        let d = if rdev { m.rdev() } else { m.dev() };
+        (libc::major(d), libc::minor(d))
+    }))
+}
+
+fn trim_slash(s: &str) -> &str {
+    if s.len() > 1 {
+        s.trim_end_matches('/')
+    } else {
+        s
+    }
+}
+
+/// Is `e` the configured device?
+fn matches(cfg: &Config, e: &MountEntry, dl: &Deadline) -> Result<Match, AgentError> {
+    let found = || format!("{} ({})", e.source, e.fstype);
+    let ok = match &cfg.device {
+        Device::Block(d) => match dev_numbers(d, dl, true)? {
+            Some(n) => n == (e.major, e.minor),
+            None => e.source == *d,
+        },
+        Device::Tag { kind, value } => {
+            let link = format!("/dev/disk/by-{}/{value}", kind.to_ascii_lowercase());
+            match dev_numbers(&link, dl, true)? {
+                Some(n) => n == (e.major, e.minor),
+                // No udev links on this node: the type is all we can check.
+                None => e.fstype == cfg.fstype,
+            }
+        }
+        Device::Network(d) => trim_slash(&e.source) == trim_slash(d),
+        Device::Bind(d) => match dev_numbers(d, dl, false)? {
+            Some(n) => n == (e.major, e.minor),
+            None => false,
+        },
+        Device::Virtual(d) => e.source == *d && (e.fstype == cfg.fstype || kinds::is_fuse(&cfg.fstype) && kinds::is_fuse(&e.fstype)),
+    };
+    Ok(if ok { Match::Yes } else { Match::No(found()) })
+}
+
+fn fsck(cfg: &Config, dl: &Deadline) -> Result<(), AgentError> {
+    let is_block = matches!(cfg.device, Device::Block(_) | Device::Tag { .. });
+    let wanted = match cfg.run_fsck.as_str() {
+        "force" => true,
+        "no" => false,
+        _ => kinds::fsck_by_default(&cfg.fstype),
+    };
+    if !(is_block && wanted) {
+        return Ok(());
+    }
+    let source = cfg.device.mount_source();
+    info!("checking {source} with fsck -p");
+    let f = exec::run(&["fsck", "-t", &cfg.fstype, "-p", &source], dl)?;
+    // 1 = errors corrected, 2 = corrected, reboot advised; 4 and up: not fixed.
+    if f.code >= 4 {
+        return Err(FsError::Fsck { device: source, code: f.code, stderr: exec::one_line(&f.stderr) }.into());
+    }
+    Ok(())
+}
+
+fn quota_on(cfg: &Config, mp: &str, dl: &Deadline) -> Result<(), AgentError> {
+    let q = cfg.quota_options();
+    if q.is_empty() || !cfg.fstype.starts_with("ext") {
+        return Ok(());
+    }
+    let mut flags = String::from("-");
+    if q.iter().any(|o| *o == "usrquota" || *o == "quota" || o.starts_with("usrjquota=")) {
+        flags.push('u');
+    }
+    if q.contains(&"grpquota") {
+        flags.push('g');
+    }
+    if flags.len() > 1 {
+        let f = exec::run(&["quotaon", &flags, mp], dl)?;
+        if f.code != 0 && !f.stderr.contains("already on") {
+            warn!("quotaon {flags} {mp} failed: {}", exec::one_line(&f.stderr));
+        }
+    }
+    Ok(())
+}
+
+/// The status file of this resource instance on this node.
+fn status_path(ctx: &Ctx, cfg: &Config, mp: &str) -> String {
+    let mut name = if ctx.env.instance.is_empty() { "filesystem".to_string() } else { ctx.env.instance.clone() };
+    name = name.replace('/', "_");
+    if let Some(c) = ctx.env.meta.clone {
+        name = format!("{name}_{c}");
+    }
+    let node = ctx.env.meta.on_node.clone().unwrap_or_else(nodename);
+    format!("{mp}/{}{name}_{node}", cfg.statusfile_prefix)
+}
+
+fn nodename() -> String {
+    // SAFETY: uname fills a zeroed struct; no other preconditions.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return "localhost".into();
+    }
+    let bytes: Vec<u8> = u.nodename.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn status_file_round_trip(ctx: &Ctx, cfg: &Config, mp: &str, dl: &Deadline) -> Result<(), AgentError> {
+    use std::io::Write;
+    let path = status_path(ctx, cfg, mp);
+    let stamp = format!(
+        "{} {}\n",
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0),
+        std::process::id()
+    );
+    let (p, s) = (path.clone(), stamp.clone());
+    let result = bounded(format!("writing the status file {path}"), dl, move || -> std::io::Result<String> {
+        if let Some(parent) = std::path::Path::new(&p).parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut f = std::fs::OpenOptions::new().create(true).write(true).truncate(true).open(&p)?;
+        f.write_all(s.as_bytes())?;
+        f.sync_all()?;
+        std::fs::read_to_string(&p)
+    })?;
+    let got = result.map_err(|source| FsError::Io { op: "write and read back", path: path.clone(), source })?;
+    if got != stamp {
+        return Err(FsError::StatusMismatch { path, got }.into());
+    }
+    Ok(())
+}
+
+fn remove_status_file(ctx: &Ctx, cfg: &Config, mp: &str, dl: &Deadline) {
+    let path = status_path(ctx, cfg, mp);
+    let short = dl.within(Duration::from_secs(1));
+    let _ = bounded("removing the status file", &short, move || std::fs::remove_file(path));
+}
+
+/// Depth 10: read the first 4 KiB of the device, bypassing the page cache;
+/// filesystems without a device get a statfs of the mount point instead, and
+/// network filesystems nothing.
+fn read_device(cfg: &Config, mp: &str, dl: &Deadline) -> Result<(), AgentError> {
+    let device = match &cfg.device {
+        Device::Block(d) => d.clone(),
+        Device::Tag { kind, value } => format!("/dev/disk/by-{}/{value}", kind.to_ascii_lowercase()),
+        Device::Network(_) => return Ok(()),
+        Device::Bind(_) | Device::Virtual(_) => {
+            let c = std::ffi::CString::new(mp).map_err(|_| FsError::Io {
+                op: "statfs",
+                path: mp.to_string(),
+                source: std::io::ErrorKind::InvalidInput.into(),
+            })?;
+            let rc = bounded(format!("statfs {mp}"), dl, move || {
+                // SAFETY: c is a valid C string; st is written by statvfs.
+                let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+                let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+                if rc == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            })?;
+            return rc.map_err(|source| FsError::Io { op: "statfs", path: mp.to_string(), source }.into());
+        }
+    };
+    let d = device.clone();
+    let r = bounded(format!("reading {device}"), dl, move || direct_read(&d))?;
+    r.map_err(|source| FsError::Io { op: "read", path: device, source }.into())
+}
+
+fn direct_read(path: &str) -> std::io::Result<()> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    const LEN: usize = 4096;
+    let direct = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECT).open(path);
+    let mut f = match direct {
+        Ok(f) => f,
+        // Some devices refuse O_DIRECT; a plain read still proves the path.
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => std::fs::File::open(path)?,
+        Err(e) => return Err(e),
+    };
+    let layout = std::alloc::Layout::from_size_align(LEN, LEN).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+    // SAFETY: layout has a non-zero size; the buffer is freed below.
+    let ptr = unsafe { std::alloc::alloc(layout) };
+    if ptr.is_null() {
+        return Err(std::io::ErrorKind::OutOfMemory.into());
+    }
+    // SAFETY: ptr points to LEN bytes we own until dealloc.
+    let buf = unsafe { std::slice::from_raw_parts_mut(ptr, LEN) };
+    let r = f.read(buf);
+    // SAFETY: allocated above with the same layout.
+    unsafe { std::alloc::dealloc(ptr, layout) };
+    r.map(|_| ())
+}
+
+/// Unmount one mount: umount first; when busy, signal the processes that
+/// hold exactly this mount (term, then kill, spread over the deadline) and
+/// try again.
+fn unmount(cfg: &Config, m: &MountEntry, dl: &Deadline) -> Result<(), AgentError> {
+    let mp = &m.mount_point;
+    let forced = kinds::is_network(&m.fstype) || kinds::is_fuse(&m.fstype);
+    let mut argv = vec!["umount", "-c"];
+    if forced {
+        argv.push("-f");
+    }
+    argv.push(mp);
+    let started = Instant::now();
+    // Term signals for the first half of what is left (once with fast_stop).
+    let term_phase = dl.remaining() / 2;
+    let mut rounds = 0u32;
+    let mut last_holders: String;
+    let mut last_logged = String::new();
+    loop {
+        let attempt = dl.within(Duration::from_secs(10));
+        let last_err = match exec::run(&argv, &attempt) {
+            Ok(f) if f.code == 0 => return Ok(()),
+            Ok(f) => exec::one_line(&f.stderr),
+            Err(e) => e.to_string(),
+        };
+        let table = read_table()?;
+        if table.by_id(m.id).is_none() {
+            return Ok(()); // gone after all (e.g. umount timed out late)
+        }
+        if cfg.force_unmount == ForceUnmount::No {
+            let h = holders::find(&BTreeSet::from([m.id]), &table);
+            return Err(FsError::Busy { dir: mp.clone(), holders: describe(&h, &last_err) }.into());
+        }
+        let h = holders::find(&BTreeSet::from([m.id]), &table);
+        last_holders = describe(&h, &last_err);
+        if dl.expired() {
+            break;
+        }
+        let use_kill = if cfg.fast_stop { rounds >= 1 } else { started.elapsed() >= term_phase };
+        let sigs = if use_kill { &cfg.kill_signals } else { &cfg.term_signals };
+        if !h.is_empty() {
+            let names: Vec<String> = h.iter().map(|x| format!("{} {} ({})", x.pid, x.comm, x.how)).collect();
+            let sig_names: Vec<String> = sigs.iter().map(|s| holders::signal_name(*s)).collect();
+            let line = format!("{mp} is busy; sending {} to {}", sig_names.join(" "), names.join(", "));
+            // Say it once per change, not once per round.
+            if line != last_logged {
+                info!("{line}");
+                last_logged = line;
+            }
+            for s in sigs {
+                holders::signal(&h, *s);
+            }
+        }
+        rounds += 1;
+        if !dl.sleep(cfg.signal_delay.min(Duration::from_secs(5)).max(Duration::from_millis(100))) {
+            break;
+        }
+    }
+    Err(FsError::Busy { dir: mp.clone(), holders: last_holders }.into())
+}
+
+fn describe(h: &[holders::Holder], umount_err: &str) -> String {
+    if h.is_empty() {
+        return format!("no process found holding it; umount said: {umount_err}");
+    }
+    let list: Vec<String> = h.iter().map(|x| format!("{} {} ({})", x.pid, x.comm, x.how)).collect();
+    list.join(", ")
+}

@@ -1,0 +1,156 @@
+//! Running external programs (mount, umount, fsck, modprobe): argv vectors
+//! only, found on a fixed PATH, bounded by a deadline, stderr carried into
+//! the error. Never a shell.
+
+use crate::ocf::Deadline;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Where agents look for programs: Pacemaker's environment may have a
+/// minimal PATH, and mount helpers live in /sbin.
+const SEARCH_PATH: &[&str] = &["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("{program} is not installed (looked in {})", SEARCH_PATH.join(":"))]
+    NotFound { program: String },
+    #[error("failed to run {program}: {source}")]
+    Spawn { program: String, source: std::io::Error },
+    #[error("{command} did not finish within {ms} ms and was killed")]
+    Timeout { command: String, ms: u128 },
+    #[error("{command} failed with exit code {code}: {stderr}")]
+    Failed { command: String, code: i32, stderr: String },
+    #[error("{command} was killed by signal {signal}")]
+    Signalled { command: String, signal: i32 },
+}
+
+/// Find a program by name on the search path (or accept an absolute path).
+pub fn which(program: &str) -> Option<PathBuf> {
+    if program.starts_with('/') {
+        return Path::new(program).is_file().then(|| PathBuf::from(program));
+    }
+    SEARCH_PATH.iter().map(|d| Path::new(d).join(program)).find(|p| p.is_file())
+}
+
+/// What a finished program printed.
+#[derive(Debug)]
+pub struct Finished {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Run `argv` until it exits or the deadline passes (then it is killed).
+/// Returns its exit code and output whatever the code; see [`run_ok`].
+pub fn run(argv: &[&str], deadline: &Deadline) -> Result<Finished, ExecError> {
+    let (program, args) = argv.split_first().ok_or_else(|| ExecError::NotFound { program: String::new() })?;
+    let path = which(program).ok_or_else(|| ExecError::NotFound { program: program.to_string() })?;
+    let command = argv.join(" ");
+    let mut child = Command::new(&path)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("LC_ALL", "C")
+        .spawn()
+        .map_err(|source| ExecError::Spawn { program: program.to_string(), source })?;
+    // Drain both pipes in threads so a chatty program cannot block on a
+    // full pipe while we wait for it.
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(mut r) = r {
+                let mut buf = Vec::new();
+                let _ = r.read_to_end(&mut buf);
+                s = String::from_utf8_lossy(&buf).into_owned();
+            }
+            s
+        })
+    };
+    let out = drain(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let err = drain(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {}
+            Err(source) => return Err(ExecError::Spawn { program: program.to_string(), source }),
+        }
+        if deadline.expired() {
+            let _ = child.kill();
+            // The child may be stuck in the kernel (a dead NFS server); give
+            // it a moment to die, but do not wait past that.
+            let until = Deadline::after(Duration::from_millis(500));
+            while !until.expired() && matches!(child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            return Err(ExecError::Timeout { command, ms: deadline_ms(deadline) });
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    use std::os::unix::process::ExitStatusExt;
+    match status.code() {
+        Some(code) => Ok(Finished { code, stdout, stderr }),
+        None => Err(ExecError::Signalled { command, signal: status.signal().unwrap_or(0) }),
+    }
+}
+
+/// Run `argv` and require exit code 0.
+pub fn run_ok(argv: &[&str], deadline: &Deadline) -> Result<Finished, ExecError> {
+    let f = run(argv, deadline)?;
+    if f.code == 0 {
+        Ok(f)
+    } else {
+        Err(ExecError::Failed { command: argv.join(" "), code: f.code, stderr: one_line(&f.stderr) })
+    }
+}
+
+fn deadline_ms(_d: &Deadline) -> u128 {
+    // The budget itself is not kept here; report that the time ran out.
+    0
+}
+
+/// Collapse a program's stderr into one line for an exit reason.
+pub fn one_line(s: &str) -> String {
+    let joined = s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
+    if joined.len() > 400 {
+        format!("{}...", &joined[..joined.char_indices().nth(400).map_or(joined.len(), |(i, _)| i)])
+    } else {
+        joined
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_argv_and_reports_failure() {
+        let d = Deadline::after(Duration::from_secs(5));
+        let ok = run_ok(&["true"], &d).unwrap();
+        assert_eq!(ok.code, 0);
+        let e = run_ok(&["ls", "/nonexistent-haven-path"], &d).unwrap_err();
+        assert!(matches!(e, ExecError::Failed { .. }));
+        assert!(e.to_string().contains("nonexistent-haven-path"), "{e}");
+        assert!(matches!(run(&["no-such-program-haven"], &d), Err(ExecError::NotFound { .. })));
+    }
+
+    #[test]
+    fn kills_at_the_deadline() {
+        let d = Deadline::after(Duration::from_millis(200));
+        let start = std::time::Instant::now();
+        let e = run(&["sleep", "10"], &d).unwrap_err();
+        assert!(matches!(e, ExecError::Timeout { .. }));
+        assert!(start.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn arguments_are_not_interpreted() {
+        let d = Deadline::after(Duration::from_secs(5));
+        let f = run_ok(&["echo", "$(id)", ";", "`id`"], &d).unwrap();
+        assert_eq!(f.stdout.trim(), "$(id) ; `id`");
+    }
+}
