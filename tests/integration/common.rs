@@ -107,13 +107,14 @@ pub struct Run<'a> {
     pub meta: BTreeMap<String, String>,
     pub extra_env: Vec<(String, String)>,
     pub netns: Option<&'a str>,
+    pub mountns: Option<String>,
 }
 
 impl<'a> Run<'a> {
     pub fn new(agent: &'a str) -> Run<'a> {
         let mut meta = BTreeMap::new();
         meta.insert("timeout".into(), "20000".into());
-        Run { agent, params: BTreeMap::new(), meta, extra_env: Vec::new(), netns: None }
+        Run { agent, params: BTreeMap::new(), meta, extra_env: Vec::new(), netns: None, mountns: None }
     }
     pub fn param(mut self, k: &str, v: &str) -> Self {
         self.params.insert(k.into(), v.into());
@@ -131,15 +132,24 @@ impl<'a> Run<'a> {
         self.netns = Some(&ns.name);
         self
     }
+    pub fn in_mounts(mut self, ns: &MountNs) -> Self {
+        self.mountns = Some(ns.enter_arg());
+        self
+    }
 
     fn command(&self, action: &str, interval_ms: u64) -> Command {
-        let mut c = match self.netns {
-            Some(ns) => {
+        let mut c = match (self.netns, &self.mountns) {
+            (Some(ns), _) => {
                 let mut c = Command::new("ip");
                 c.args(["netns", "exec", ns]).arg(agent_path(self.agent));
                 c
             }
-            None => Command::new(agent_path(self.agent)),
+            (None, Some(m)) => {
+                let mut c = Command::new("nsenter");
+                c.arg(m).arg("--").arg(agent_path(self.agent));
+                c
+            }
+            (None, None) => Command::new(agent_path(self.agent)),
         };
         c.arg(action);
         c.env_clear();
@@ -163,6 +173,13 @@ impl<'a> Run<'a> {
     pub fn action(&self, action: &str) -> Outcome {
         let interval = if action == "monitor" { 10_000 } else { 0 };
         Outcome::from(self.command(action, interval).output().expect("spawn agent"))
+    }
+
+    /// A recurring monitor at OCF_CHECK_LEVEL `depth`.
+    pub fn monitor_at(&self, depth: u32) -> Outcome {
+        let mut c = self.command("monitor", 10_000);
+        c.env("OCF_CHECK_LEVEL", depth.to_string());
+        Outcome::from(c.output().expect("spawn agent"))
     }
 
     /// monitor with interval 0: Pacemaker's probe.
@@ -290,7 +307,14 @@ impl Pair {
     pub fn new() -> Pair {
         let node = Netns::new();
         let peer = Netns::new();
-        veth(&node, "v0", &["198.51.100.1/24", "2001:db8:1::1/64"], &peer, "v1", &["198.51.100.2/24", "2001:db8:1::2/64"]);
+        veth(
+            &node,
+            "v0",
+            &["198.51.100.1/24", "2001:db8:1::1/64"],
+            &peer,
+            "v1",
+            &["198.51.100.2/24", "2001:db8:1::2/64"],
+        );
         Pair { node, peer }
     }
 }
@@ -328,7 +352,11 @@ impl Capture {
             sa.sll_ifindex = idx as i32;
             // SAFETY: sa valid for its size.
             let rc = unsafe {
-                libc::bind(fd, (&sa as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32)
+                libc::bind(
+                    fd,
+                    (&sa as *const libc::sockaddr_ll).cast(),
+                    std::mem::size_of::<libc::sockaddr_ll>() as u32,
+                )
             };
             assert_eq!(rc, 0, "bind capture socket");
             let _ = ready_tx.send(());
@@ -430,4 +458,142 @@ pub fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     f()
+}
+
+/// A persistent private mount namespace for one test: agents and helper
+/// processes enter it with nsenter, so nothing they mount is seen by the
+/// host. Dropping it unmounts the handle; the namespace and every mount in
+/// it disappear with its last process.
+pub struct MountNs {
+    pub handle: PathBuf,
+    /// A directory for this test's mount points, removed on drop.
+    pub scratch: PathBuf,
+}
+
+const MNT_DIR: &str = "/run/haven-tests/mnt";
+
+impl MountNs {
+    pub fn new() -> MountNs {
+        std::fs::create_dir_all(MNT_DIR).expect("create the mount namespace directory");
+        // The handle must live on a private mount, or the bind of the
+        // namespace file would propagate (and fail).
+        let is_mount = Command::new("mountpoint").args(["-q", MNT_DIR]).status().is_ok_and(|s| s.success());
+        if !is_mount {
+            let _ = Command::new("mount").args(["--bind", MNT_DIR, MNT_DIR]).status();
+            let _ = Command::new("mount").args(["--make-private", MNT_DIR]).status();
+        }
+        let name = format!("{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+        let handle = Path::new(MNT_DIR).join(name);
+        std::fs::write(&handle, "").expect("create the namespace handle");
+        sh(&["unshare", &format!("--mount={}", handle.display()), "--propagation", "private", "true"]);
+        let scratch = Path::new("/srv/haven-tests").join(handle.file_name().unwrap_or_default());
+        std::fs::create_dir_all(&scratch).expect("create the scratch directory");
+        MountNs { handle, scratch }
+    }
+
+    /// A path for a mount point or source directory of this test.
+    pub fn dir(&self, tag: &str) -> String {
+        self.scratch.join(tag).display().to_string()
+    }
+
+    pub fn enter_arg(&self) -> String {
+        format!("--mount={}", self.handle.display())
+    }
+
+    /// Run a command inside the namespace and wait for it.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new("nsenter").arg(self.enter_arg()).arg("--").args(args).output().expect("nsenter")
+    }
+
+    /// Start a long-running command inside the namespace (its pid is the
+    /// command's own: nsenter and env exec into it).
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new("nsenter")
+            .arg(self.enter_arg())
+            .arg("--")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nsenter spawn")
+    }
+
+    /// The mount table inside the namespace.
+    pub fn mountinfo(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["cat", "/proc/self/mountinfo"]).stdout).into_owned()
+    }
+
+    /// Mount points (field 5) inside the namespace under `prefix`.
+    pub fn mounts_under(&self, prefix: &str) -> Vec<String> {
+        self.mountinfo()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+            .filter(|m| m.starts_with(prefix))
+            .collect()
+    }
+}
+
+impl Drop for MountNs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.handle).status();
+        let _ = std::fs::remove_file(&self.handle);
+        // Only plain directories remain here: every mount of the test lived
+        // in its private namespace.
+        let _ = std::fs::remove_dir_all(&self.scratch);
+    }
+}
+
+/// A filesystem image on a loop device, detached and deleted on drop.
+pub struct LoopImage {
+    pub file: PathBuf,
+    pub device: String,
+}
+
+impl LoopImage {
+    /// `mkfs` is the full mkfs argv prefix, e.g. ["mkfs.ext4", "-q"]; the
+    /// image path is appended.
+    pub fn new(size_mb: u32, mkfs: &[&str]) -> LoopImage {
+        let dir = Path::new("/var/tmp/haven-tests");
+        std::fs::create_dir_all(dir).expect("image dir");
+        let file = dir.join(format!("img-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst)));
+        let f = std::fs::File::create(&file).expect("create image");
+        f.set_len(u64::from(size_mb) << 20).expect("size image");
+        let mut argv = mkfs.to_vec();
+        let fp = file.display().to_string();
+        argv.push(&fp);
+        sh(&argv);
+        let device = sh(&["losetup", "--find", "--show", &fp]).trim().to_string();
+        LoopImage { file, device }
+    }
+}
+
+impl Drop for LoopImage {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").args(["-d", &self.device]).status();
+        let _ = std::fs::remove_file(&self.file);
+    }
+}
+
+/// A child process ended when the test ends, by its own pid.
+pub struct Reaped(pub std::process::Child);
+
+impl Reaped {
+    pub fn pid(&self) -> i32 {
+        self.0.id() as i32
+    }
+    pub fn alive(&mut self) -> bool {
+        matches!(self.0.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        // SAFETY: SIGCONT/SIGKILL to a child this test started.
+        unsafe {
+            libc::kill(self.pid(), libc::SIGCONT);
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

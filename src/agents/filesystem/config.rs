@@ -111,7 +111,8 @@ impl Config {
 }
 
 fn classify(text: &str, fstype: &str, is_bind: bool) -> Result<Device, ParamError> {
-    for (prefix, kind) in [("LABEL=", "LABEL"), ("UUID=", "UUID"), ("PARTLABEL=", "PARTLABEL"), ("PARTUUID=", "PARTUUID")]
+    for (prefix, kind) in
+        [("LABEL=", "LABEL"), ("UUID=", "UUID"), ("PARTLABEL=", "PARTLABEL"), ("PARTUUID=", "PARTUUID")]
     {
         if let Some(v) = text.strip_prefix(prefix) {
             return Ok(Device::Tag { kind, value: v.to_string() });

@@ -40,7 +40,10 @@ pub fn has_block_device(fstype: &str) -> bool {
 /// May several nodes mount it at once? (Virtual filesystems: each node
 /// mounts its own, so a clone is harmless.)
 pub fn clone_safe(fstype: &str) -> bool {
-    is_network(fstype) || CLUSTER.contains(&fstype) || VIRTUAL.contains(&fstype) || is_fuse(fstype) && !has_block_device(fstype)
+    is_network(fstype)
+        || CLUSTER.contains(&fstype)
+        || VIRTUAL.contains(&fstype)
+        || is_fuse(fstype) && !has_block_device(fstype)
 }
 
 /// Types run_fsck=auto checks: journalling and network filesystems never
@@ -50,7 +53,18 @@ pub fn fsck_by_default(fstype: &str) -> bool {
     has_block_device(fstype)
         && !matches!(
             fstype,
-            "ext3" | "ext4" | "ext4dev" | "xfs" | "btrfs" | "jfs" | "reiserfs" | "ocfs2" | "gfs2" | "vfat" | "f2fs" | "nilfs2"
+            "ext3"
+                | "ext4"
+                | "ext4dev"
+                | "xfs"
+                | "btrfs"
+                | "jfs"
+                | "reiserfs"
+                | "ocfs2"
+                | "gfs2"
+                | "vfat"
+                | "f2fs"
+                | "nilfs2"
         )
 }
 

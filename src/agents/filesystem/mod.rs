@@ -51,7 +51,9 @@ impl Agent for Filesystem {
                     info!("{} is already mounted on {mp}", cfg.device_text);
                     Ok(Status::Success)
                 }
-                Match::No(found) => Err(FsError::OtherDevice { dir: mp, found, device: cfg.device_text.clone() }.into()),
+                Match::No(found) => {
+                    Err(FsError::OtherDevice { dir: mp, found, device: cfg.device_text.clone() }.into())
+                }
             };
         }
         let below: Vec<String> = table.below(&mp).iter().map(|e| e.mount_point.clone()).collect();
@@ -132,7 +134,7 @@ impl Agent for Filesystem {
             return Err(FsError::Mismatch { dir: mp, found, device: cfg.device_text.clone() }.into());
         }
         if ctx.depth >= 10 {
-            read_device(&cfg, &mp, dl)?;
+            read_device(&cfg, top, dl)?;
         }
         if ctx.depth >= 20 {
             status_file_round_trip(ctx, &cfg, &mp, dl)?;
@@ -255,7 +257,9 @@ fn matches(cfg: &Config, e: &MountEntry, dl: &Deadline) -> Result<Match, AgentEr
             Some(n) => n == (e.major, e.minor),
             None => false,
         },
-        Device::Virtual(d) => e.source == *d && (e.fstype == cfg.fstype || kinds::is_fuse(&cfg.fstype) && kinds::is_fuse(&e.fstype)),
+        Device::Virtual(d) => {
+            e.source == *d && (e.fstype == cfg.fstype || kinds::is_fuse(&cfg.fstype) && kinds::is_fuse(&e.fstype))
+        }
     };
     Ok(if ok { Match::Yes } else { Match::No(found()) })
 }
@@ -356,10 +360,12 @@ fn remove_status_file(ctx: &Ctx, cfg: &Config, mp: &str, dl: &Deadline) {
 /// Depth 10: read the first 4 KiB of the device, bypassing the page cache;
 /// filesystems without a device get a statfs of the mount point instead, and
 /// network filesystems nothing.
-fn read_device(cfg: &Config, mp: &str, dl: &Deadline) -> Result<(), AgentError> {
+fn read_device(cfg: &Config, m: &MountEntry, dl: &Deadline) -> Result<(), AgentError> {
+    let mp = m.mount_point.as_str();
     let device = match &cfg.device {
         Device::Block(d) => d.clone(),
-        Device::Tag { kind, value } => format!("/dev/disk/by-{}/{value}", kind.to_ascii_lowercase()),
+        // The kernel's name for the device the tag resolved to at mount.
+        Device::Tag { .. } => m.source.clone(),
         Device::Network(_) => return Ok(()),
         Device::Bind(_) | Device::Virtual(_) => {
             let c = std::ffi::CString::new(mp).map_err(|_| FsError::Io {

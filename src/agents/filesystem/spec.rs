@@ -108,7 +108,10 @@ fn check_signals(s: &str) -> Result<Value, String> {
 pub static PARAMS: &[ParamSpec] = &[
     ParamSpec::new(
         "device",
-        Kind::Custom { check: check_device, hint: "A device, LABEL=/UUID=, host:/export, //server/share or a directory." },
+        Kind::Custom {
+            check: check_device,
+            hint: "A device, LABEL=/UUID=, host:/export, //server/share or a directory.",
+        },
         "block device",
         "What to mount: a block device (/dev/sdb1, /dev/disk/by-uuid/...), LABEL=name or UUID=id (or mount's -L/-U \
          forms), host:/export for nfs/nfs4, //server/share for cifs, the source directory of a bind mount, or any \
