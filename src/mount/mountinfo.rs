@@ -119,7 +119,8 @@ impl MountTable {
         let mut best: Option<&str> = None;
         for e in &self.entries {
             let mp = e.mount_point.as_str();
-            let covers = mp == "/" || path == mp || path.starts_with(mp) && path.as_bytes().get(mp.len()) == Some(&b'/');
+            let covers =
+                mp == "/" || path == mp || path.starts_with(mp) && path.as_bytes().get(mp.len()) == Some(&b'/');
             if covers && best.is_none_or(|b| mp.len() > b.len()) {
                 best = Some(mp);
             }

@@ -53,7 +53,10 @@ fn metadata_matches_golden_files() {
             std::fs::write(&golden, &printed).unwrap();
         }
         let expected = std::fs::read_to_string(&golden).unwrap_or_else(|e| panic!("{golden}: {e}"));
-        assert!(printed == expected, "meta-data of {agent} drifted from {golden}; rerun with UPDATE_GOLDEN=1 if intended");
+        assert!(
+            printed == expected,
+            "meta-data of {agent} drifted from {golden}; rerun with UPDATE_GOLDEN=1 if intended"
+        );
     }
 }
 
@@ -81,9 +84,23 @@ fn metadata_needs_no_environment_and_forks_nothing_visible() {
     let out = Command::new(agent_path("vip")).arg("meta-data").env_clear().output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
-    for p in ["ip", "nic", "cidr_netmask", "broadcast", "iflabel", "lvs_support", "arp_count", "arp_interval",
-        "arp_bg", "arp_count_refresh", "nodad", "noprefixroute", "preferred_lft", "flush_routes", "network_namespace"]
-    {
+    for p in [
+        "ip",
+        "nic",
+        "cidr_netmask",
+        "broadcast",
+        "iflabel",
+        "lvs_support",
+        "arp_count",
+        "arp_interval",
+        "arp_bg",
+        "arp_count_refresh",
+        "nodad",
+        "noprefixroute",
+        "preferred_lft",
+        "flush_routes",
+        "network_namespace",
+    ] {
         assert!(text.contains(&format!("<parameter name=\"{p}\"")), "IPaddr2 parameter {p} missing");
     }
 }
