@@ -29,7 +29,8 @@ impl Action {
             "stop" => Action::Stop,
             "monitor" => Action::Monitor,
             "status" => Action::Status,
-            "validate-all" => Action::ValidateAll,
+            // rgmanager's older spelling.
+            "validate-all" | "verify-all" => Action::ValidateAll,
             "meta-data" | "metadata" => Action::MetaData,
             "promote" => Action::Promote,
             "demote" => Action::Demote,

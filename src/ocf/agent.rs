@@ -48,6 +48,9 @@ pub struct AgentSpec {
     pub actions: &'static [ActionSpec],
     /// Monitor depths (OCF_CHECK_LEVEL) the agent implements, ascending.
     pub depths: &'static [u32],
+    /// The parameter that identifies an instance (rgmanager's "primary"
+    /// attribute, the key of the resource element in cluster.conf).
+    pub primary: &'static str,
 }
 
 impl AgentSpec {
@@ -120,9 +123,22 @@ fn usage(spec: &AgentSpec) -> String {
     )
 }
 
+/// Who is calling: Pacemaker (OCF) or rgmanager, whose meta-data carries
+/// extras (primary attribute, `<special tag="rgmanager">`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Caller {
+    Ocf,
+    Rgmanager,
+}
+
 /// Run one action of `agent` the way Pacemaker invokes it and return the
 /// exit code. All results and errors become exit codes here.
 pub fn run(agent: &dyn Agent, action_arg: Option<&str>) -> u8 {
+    run_for(agent, action_arg, Caller::Ocf)
+}
+
+/// [`run`] for a given caller.
+pub fn run_for(agent: &dyn Agent, action_arg: Option<&str>, caller: Caller) -> u8 {
     let spec = agent.spec();
     let Some(arg) = action_arg else {
         eprintln!("{}", usage(spec));
@@ -137,7 +153,10 @@ pub fn run(agent: &dyn Agent, action_arg: Option<&str>) -> u8 {
     match action {
         // meta-data needs no environment, no root, and forks nothing.
         Action::MetaData => {
-            print!("{}", metadata::render(spec));
+            match caller {
+                Caller::Ocf => print!("{}", metadata::render(spec)),
+                Caller::Rgmanager => print!("{}", metadata::render_rgmanager(spec)),
+            }
             return Status::Success.code();
         }
         Action::Usage => {
@@ -228,6 +247,7 @@ mod tests {
         params: &[ParamSpec::new("a", Kind::String, "a", "a")],
         actions: &[ActionSpec::new(Action::Start, 30), ActionSpec::new(Action::Monitor, 15).every(10)],
         depths: &[0, 10, 20],
+        primary: "a",
     };
 
     #[test]

@@ -233,6 +233,7 @@ in time instead of hanging. Clones of filesystems that are not cluster or networ
         ActionSpec::new(Action::ValidateAll, 10),
         ActionSpec::new(Action::MetaData, 5),
     ],
+    primary: "directory",
     depths: &[0, 10, 20],
 };
 

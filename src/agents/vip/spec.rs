@@ -294,8 +294,8 @@ pub static SPEC: AgentSpec = AgentSpec {
     longdesc: "Brings a virtual IPv4 or IPv6 address up on an interface, announces it with gratuitous ARP \
 or unsolicited neighbour advertisements, and takes it down again. It accepts the parameters of \
 ocf:heartbeat:IPaddr2 with the same meanings, so a resource migrates by changing only the agent name. \
-Everything is done through rtnetlink and sockets: no process is forked on any action. Before an IPv4 \
-address is added, the link is probed and start refuses when another host already answers for it. \
+Everything is done through rtnetlink and sockets: no ip or arping process runs, and the only process \
+ever started is the background announcer of start with arp_bg. Before an IPv4 address is added, the link is probed and start refuses when another host already answers for it. \
 With lvs_realserver=true the address is held on lo with ARP replies suppressed, as real servers behind \
 an LVS direct-routing director need. monitor returns 7 when the address is absent or its link has no \
 carrier, 1 when it is half set up (wrong interface, prefix or label, DAD failed), and 190 (degraded) while \
@@ -309,6 +309,7 @@ IPv6 duplicate address detection is still running.",
         ActionSpec::new(Action::MetaData, 5),
         ActionSpec::new(Action::ValidateAll, 20),
     ],
+    primary: "ip",
     depths: &[0],
 };
 
