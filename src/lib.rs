@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod error;
 pub mod exec;
+pub mod generate;
 pub mod mount;
 pub mod net;
 pub mod ocf;

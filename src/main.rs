@@ -3,7 +3,8 @@
 //! otherwise `haven <subcommand>`.
 
 use clap::{Parser, Subcommand};
-use haven::{agents, net, ocf};
+use haven::ocf::agent::Caller;
+use haven::{agents, generate, net, ocf};
 use std::ffi::OsString;
 use std::path::Path;
 use std::process::ExitCode;
@@ -19,6 +20,9 @@ struct Cli {
 enum Command {
     /// Run an agent action as Pacemaker would (parameters from OCF_RESKEY_*).
     Agent {
+        /// Answer as the rgmanager resource agent (meta-data with its extras).
+        #[arg(long)]
+        rgmanager: bool,
         /// Agent name (see `haven agents`).
         name: String,
         /// OCF action: start, stop, monitor, validate-all, meta-data, ...
@@ -26,6 +30,28 @@ enum Command {
     },
     /// List the agents this binary provides.
     Agents,
+    /// Turn a cluster description (TOML) into crm, pcs, CIB XML or RHCS
+    /// cluster.conf, after lint; `--check` only lints.
+    Generate {
+        /// Output format: crm, pcs, cib or cluster.conf.
+        #[arg(long, value_name = "FORMAT", required_unless_present = "check")]
+        format: Option<String>,
+        /// Lint only: print every finding with file and line; exit 1 if any.
+        #[arg(long, conflicts_with = "format")]
+        check: bool,
+        /// Write to this file instead of standard output.
+        #[arg(short = 'o', long = "output", value_name = "OUT")]
+        output: Option<std::path::PathBuf>,
+        /// pcs only: add --force to `resource create`/`stonith create`, for
+        /// building a CIB file where the agents are not installed.
+        #[arg(long)]
+        pcs_force: bool,
+        /// Do not read installed agents' meta-data (crm_resource) in lint.
+        #[arg(long)]
+        no_installed_metadata: bool,
+        /// The cluster description.
+        file: std::path::PathBuf,
+    },
     /// Send gratuitous ARP / neighbour advertisements (vip's background
     /// announcer; started by vip start with arp_bg).
     #[command(hide = true)]
@@ -44,12 +70,17 @@ fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     if let Some(agent) = args.first().and_then(agent_from_argv0) {
         let action = args.get(1).map(|a| a.to_string_lossy().into_owned());
-        return ExitCode::from(ocf::agent::run(agent, action.as_deref()));
+        // rgmanager runs agents from /usr/share/cluster/*.sh.
+        let caller = if args[0].to_string_lossy().ends_with(".sh") { Caller::Rgmanager } else { Caller::Ocf };
+        return ExitCode::from(ocf::agent::run_for(agent, action.as_deref(), caller));
     }
     let cli = Cli::parse_from(args);
     match cli.command {
-        Command::Agent { name, action } => match agents::find(&name) {
-            Some(agent) => ExitCode::from(ocf::agent::run(agent, action.as_deref())),
+        Command::Agent { rgmanager, name, action } => match agents::find(&name) {
+            Some(agent) => {
+                let caller = if rgmanager { Caller::Rgmanager } else { Caller::Ocf };
+                ExitCode::from(ocf::agent::run_for(agent, action.as_deref(), caller))
+            }
             None => {
                 eprintln!("haven: unknown agent '{name}' (known: {})", agents::names().collect::<Vec<_>>().join(", "));
                 ExitCode::from(ocf::Status::ErrConfigured.code())
@@ -60,6 +91,19 @@ fn main() -> ExitCode {
                 println!("{name}");
             }
             ExitCode::SUCCESS
+        }
+        Command::Generate { format, check, output, pcs_force, no_installed_metadata, file } => {
+            let opts = generate::Options {
+                pcs: generate::pcs::Options { force: pcs_force },
+                installed_metadata: !no_installed_metadata,
+            };
+            match run_generate(&file, format.as_deref(), check, output.as_deref(), &opts) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("haven generate: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Announce { ifindex, ifname, mac, ip, count, interval_ms } => {
             let Some(mac) = parse_mac(&mac) else {
@@ -85,6 +129,41 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `haven generate`: lint, then render to stdout or a file.
+fn run_generate(
+    file: &Path,
+    format: Option<&str>,
+    check: bool,
+    output: Option<&Path>,
+    opts: &generate::Options,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    if check {
+        let d = generate::parse::load(file)?;
+        let findings = generate::check(&d, opts);
+        for f in &findings {
+            println!("{f}");
+        }
+        if !findings.is_empty() {
+            anyhow::bail!("{}: {} problem(s)", d.file, findings.len());
+        }
+        eprintln!("{}: no problems found", d.file);
+        return Ok(());
+    }
+    let name = format.unwrap_or_default();
+    let format = generate::Format::parse(name)
+        .with_context(|| format!("unknown format {name:?} (crm, pcs, cib or cluster.conf)"))?;
+    let text = generate::generate(file, format, opts)?;
+    match output {
+        Some(path) => std::fs::write(path, text).with_context(|| format!("failed to write {}", path.display()))?,
+        None => {
+            use std::io::Write;
+            std::io::stdout().write_all(text.as_bytes()).context("failed to write to standard output")?;
+        }
+    }
+    Ok(())
 }
 
 fn parse_mac(s: &str) -> Option<[u8; 6]> {

@@ -1,0 +1,720 @@
+//! Lint: descriptions that would not load, would lose data, or would never
+//! fail over are refused here, each finding with file, line and the rule
+//! that caught it. Generation runs lint first and stops on any finding.
+
+use super::agents::{self, Catalog};
+use super::cluster_conf;
+use super::model::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// The rules, by the name a finding shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LintRule {
+    /// An id that Pacemaker or cluster.conf cannot take.
+    InvalidId,
+    /// Two objects with one id (or two operations with one name and interval).
+    DuplicateId,
+    /// A name that refers to nothing (or to the wrong kind of object).
+    UnknownReference,
+    /// A resource in two containers, or a container of the wrong thing.
+    Membership,
+    /// A haven agent that does not exist.
+    UnknownAgent,
+    /// A parameter the agent does not declare.
+    UnknownParameter,
+    /// A parameter the agent requires but the description does not set.
+    MissingParameter,
+    /// A constraint naming what is inside a clone instead of the clone.
+    CloneChild,
+    /// A clone of a filesystem that only one node may mount.
+    UnsafeClone,
+    /// Shared storage or promotable resources without fencing.
+    NoFencing,
+    /// A virtual IP that is not tied to the service it serves.
+    VipWithoutService,
+    /// An OCFS2/GFS2 clone without DLM ordered before it, or without
+    /// interleave.
+    DlmDependency,
+    /// A construct the targeted stack cannot express, or RHCS and
+    /// Pacemaker placement mixed on one object.
+    StackMix,
+    /// A setting with a dedicated place in the description.
+    ReservedSetting,
+}
+
+impl LintRule {
+    pub fn name(self) -> &'static str {
+        match self {
+            LintRule::InvalidId => "invalid-id",
+            LintRule::DuplicateId => "duplicate-id",
+            LintRule::UnknownReference => "unknown-reference",
+            LintRule::Membership => "membership",
+            LintRule::UnknownAgent => "unknown-agent",
+            LintRule::UnknownParameter => "unknown-parameter",
+            LintRule::MissingParameter => "missing-parameter",
+            LintRule::CloneChild => "clone-child",
+            LintRule::UnsafeClone => "unsafe-clone",
+            LintRule::NoFencing => "no-fencing",
+            LintRule::VipWithoutService => "vip-without-service",
+            LintRule::DlmDependency => "dlm-dependency",
+            LintRule::StackMix => "stack-mix",
+            LintRule::ReservedSetting => "reserved-setting",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Finding {
+    pub file: String,
+    pub line: usize,
+    pub rule: LintRule,
+    pub message: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {} [{}]", self.file, self.line, self.message, self.rule.name())
+    }
+}
+
+/// Run every rule; findings come sorted by line.
+pub fn check(d: &Description, catalog: &dyn Catalog) -> Vec<Finding> {
+    let mut l = Lint { d, out: Vec::new() };
+    l.ids();
+    l.references();
+    l.membership();
+    l.agents(catalog);
+    l.clone_children();
+    l.unsafe_clones();
+    l.fencing();
+    l.vips();
+    l.dlm();
+    l.stacks();
+    l.reserved();
+    let mut out = l.out;
+    out.sort();
+    out.dedup();
+    out
+}
+
+struct Lint<'a> {
+    d: &'a Description,
+    out: Vec<Finding>,
+}
+
+/// Pacemaker ids (XML IDs restricted to what crmsh and pcs accept too).
+pub fn valid_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Node names are host names.
+fn valid_node_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 253
+        && n.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+impl Lint<'_> {
+    fn add(&mut self, line: usize, rule: LintRule, message: String) {
+        self.out.push(Finding { file: self.d.file.clone(), line, rule, message });
+    }
+
+    fn ids(&mut self) {
+        let d = self.d;
+        let mut seen: BTreeMap<&str, (usize, &str)> = BTreeMap::new();
+        let mut objects: Vec<(&str, usize, &str)> = Vec::new();
+        objects.extend(d.resources.iter().map(|r| (r.id.as_str(), r.line, "resource")));
+        objects.extend(d.fencing.devices.iter().map(|r| (r.id.as_str(), r.line, "fence device")));
+        objects.extend(d.groups.iter().map(|r| (r.id.as_str(), r.line, "group")));
+        objects.extend(d.clones.iter().map(|r| (r.id.as_str(), r.line, "clone")));
+        objects.extend(d.services.iter().map(|r| (r.name.as_str(), r.line, "service")));
+        objects.extend(d.locations.iter().filter_map(|c| c.id.as_deref().map(|id| (id, c.line, "location"))));
+        objects.extend(d.colocations.iter().filter_map(|c| c.id.as_deref().map(|id| (id, c.line, "colocation"))));
+        objects.extend(d.orders.iter().filter_map(|c| c.id.as_deref().map(|id| (id, c.line, "order"))));
+        objects.extend(d.domains.iter().map(|r| (r.name.as_str(), r.line, "failover domain")));
+        if !valid_id(&d.cluster.name) {
+            self.add(
+                d.cluster.line,
+                LintRule::InvalidId,
+                format!("cluster name {:?} is not a valid name", d.cluster.name),
+            );
+        }
+        for (id, line, what) in objects {
+            if !valid_id(id) {
+                self.add(
+                    line,
+                    LintRule::InvalidId,
+                    format!("{what} id {id:?} is invalid: it must start with a letter or '_' and contain only letters, digits, '_', '-' and '.'"),
+                );
+            }
+            match seen.get(id) {
+                Some((first, other)) => {
+                    let msg = format!("{what} id '{id}' is already used by the {other} on line {first}");
+                    self.add(line, LintRule::DuplicateId, msg);
+                }
+                None => {
+                    seen.insert(id, (line, what));
+                }
+            }
+        }
+        let mut names = BTreeMap::new();
+        let mut node_ids = BTreeMap::new();
+        for n in &d.nodes {
+            if !valid_node_name(&n.name) {
+                self.add(n.line, LintRule::InvalidId, format!("node name {:?} is not a host name", n.name));
+            }
+            if let Some(first) = names.insert(n.name.as_str(), n.line) {
+                self.add(
+                    n.line,
+                    LintRule::DuplicateId,
+                    format!("node '{}' is already declared on line {first}", n.name),
+                );
+            }
+            if let Some(first) = node_ids.insert(n.id, n.line) {
+                self.add(n.line, LintRule::DuplicateId, format!("node id {} is already used on line {first}", n.id));
+            }
+        }
+        for r in &d.resources {
+            let mut ops = BTreeSet::new();
+            for o in &r.ops {
+                if !ops.insert((o.name.as_str(), o.interval.as_str())) {
+                    let msg = format!(
+                        "resource {}: two '{}' operations with interval {} (Pacemaker tells operations apart by name and interval)",
+                        r.id, o.name, o.interval
+                    );
+                    self.add(o.line, LintRule::DuplicateId, msg);
+                }
+            }
+        }
+    }
+
+    fn is_node(&self, name: &str) -> bool {
+        self.d.nodes.iter().any(|n| n.name == name)
+    }
+
+    fn placeable(&mut self, r: &Ref, what: &str) -> bool {
+        if self.d.kind_of(&r.id).is_some() {
+            return true;
+        }
+        self.add(r.line, LintRule::UnknownReference, format!("{what} names '{}', which is not declared", r.id));
+        false
+    }
+
+    fn node_ref(&mut self, r: &Ref, what: &str) {
+        if !self.is_node(&r.id) {
+            self.add(
+                r.line,
+                LintRule::UnknownReference,
+                format!("{what} names node '{}', which is not a [[node]]", r.id),
+            );
+        }
+    }
+
+    fn references(&mut self) {
+        let d = self.d;
+        for l in &d.locations {
+            self.placeable(&l.resource, "location");
+            if let Placement::Node { node, .. } = &l.placement {
+                self.node_ref(node, "location");
+            }
+        }
+        for c in &d.colocations {
+            self.placeable(&c.resource, "colocation");
+            self.placeable(&c.with, "colocation");
+        }
+        for o in &d.orders {
+            self.placeable(&o.first, "order");
+            self.placeable(&o.then, "order");
+        }
+        for fd in &d.domains {
+            for m in &fd.nodes {
+                self.node_ref(&m.node, &format!("failover domain {}", fd.name));
+            }
+        }
+        for s in &d.services {
+            if let Some(dom) = &s.domain {
+                if d.domain(&dom.id).is_none() {
+                    let msg = format!("service {} names failover domain '{}', which is not declared", s.name, dom.id);
+                    self.add(dom.line, LintRule::UnknownReference, msg);
+                }
+            }
+        }
+        for f in &d.fencing.devices {
+            for h in &f.hosts {
+                if !self.is_node(h) {
+                    let msg = format!("fence device {} fences '{h}', which is not a [[node]]", f.id);
+                    self.add(f.line, LintRule::UnknownReference, msg);
+                }
+            }
+        }
+    }
+
+    fn membership(&mut self) {
+        let d = self.d;
+        let mut owner: BTreeMap<&str, String> = BTreeMap::new();
+        let members =
+            d.groups.iter().flat_map(|g| g.resources.iter().map(move |r| (r, format!("group {}", g.id)))).chain(
+                d.services.iter().flat_map(|s| s.resources.iter().map(move |r| (r, format!("service {}", s.name)))),
+            );
+        for (r, container) in members {
+            if d.primitive(&r.id).is_none() {
+                let msg = match d.kind_of(&r.id) {
+                    None => format!("{container} names '{}', which is not a declared [[resource]]", r.id),
+                    Some(_) => format!("{container} can only hold [[resource]] primitives, and '{}' is not one", r.id),
+                };
+                self.add(r.line, LintRule::UnknownReference, msg);
+                continue;
+            }
+            match owner.get(r.id.as_str()) {
+                Some(first) => {
+                    let msg = format!("resource {} is in {first} already; {container} cannot hold it too", r.id);
+                    self.add(r.line, LintRule::Membership, msg);
+                }
+                None => {
+                    owner.insert(&r.id, container);
+                }
+            }
+        }
+        let mut cloned: BTreeMap<&str, &str> = BTreeMap::new();
+        for c in &d.clones {
+            match d.kind_of(&c.resource.id) {
+                None => {
+                    let msg = format!("clone {} clones '{}', which is not declared", c.id, c.resource.id);
+                    self.add(c.resource.line, LintRule::UnknownReference, msg);
+                }
+                Some(Kind::Primitive) => {
+                    if let Some(container) = owner.get(c.resource.id.as_str()) {
+                        let msg = format!(
+                            "clone {} clones resource {}, which is in {container}: clone the whole group",
+                            c.id, c.resource.id
+                        );
+                        self.add(c.resource.line, LintRule::Membership, msg);
+                    }
+                }
+                Some(Kind::Group) => {}
+                Some(Kind::Service) => {
+                    let msg = format!(
+                        "clone {} clones service {}: an RHCS service runs on one node; clone a group instead",
+                        c.id, c.resource.id
+                    );
+                    self.add(c.resource.line, LintRule::StackMix, msg);
+                }
+                Some(_) => {
+                    let msg = format!("clone {} can only clone a resource or a group, not '{}'", c.id, c.resource.id);
+                    self.add(c.resource.line, LintRule::Membership, msg);
+                }
+            }
+            if let Some(first) = cloned.insert(&c.resource.id, &c.id) {
+                let msg = format!("'{}' is cloned by clone {first} already", c.resource.id);
+                self.add(c.line, LintRule::Membership, msg);
+            }
+        }
+    }
+
+    fn agents(&mut self, catalog: &dyn Catalog) {
+        let d = self.d;
+        for r in &d.resources {
+            let known = catalog.params(&r.agent);
+            if r.agent.is_haven() && known.is_none() {
+                let names: Vec<&str> = crate::agents::names().chain(["filesystem", "director", "instance"]).collect();
+                let mut names: Vec<&str> = names.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
+                names.sort_unstable();
+                let msg =
+                    format!("resource {}: haven has no agent '{}' (known: {})", r.id, r.agent.kind, names.join(", "));
+                self.add(r.agent_line, LintRule::UnknownAgent, msg);
+                continue;
+            }
+            if let Some(info) = known {
+                self.params(&format!("resource {}", r.id), &r.agent.to_string(), r.line, &r.params, &info);
+            }
+        }
+        for f in &d.fencing.devices {
+            let agent = AgentRef { class: "stonith".into(), provider: None, kind: f.agent.clone() };
+            if let Some(info) = catalog.params(&agent) {
+                self.params(&format!("fence device {}", f.id), &agent.to_string(), f.line, &f.params, &info);
+            }
+        }
+    }
+
+    fn params(&mut self, what: &str, agent: &str, line: usize, params: &[Pair], info: &agents::ParamInfo) {
+        let stonith = agent.starts_with("stonith:");
+        for p in params {
+            // The fencer's own pcmk_* options apply to every fence agent.
+            if info.knows(&p.name) || (stonith && p.name.starts_with("pcmk_")) {
+                continue;
+            }
+            let hint = info
+                .names
+                .iter()
+                .find(|n| n.eq_ignore_ascii_case(&p.name) || similar(n, &p.name))
+                .map(|n| format!(" (did you mean '{n}'?)"))
+                .unwrap_or_default();
+            let msg = format!("{what}: {agent} has no parameter '{}'{hint}; checked against {}", p.name, info.source);
+            self.add(p.line, LintRule::UnknownParameter, msg);
+        }
+        for req in &info.required {
+            if !params.iter().any(|p| &p.name == req) {
+                let msg = format!("{what}: {agent} requires parameter '{req}' ({})", info.source);
+                self.add(line, LintRule::MissingParameter, msg);
+            }
+        }
+    }
+
+    /// The clone that holds `id` from inside (so a constraint should name
+    /// the clone), if any.
+    fn inside_clone(&self, id: &str) -> Option<&str> {
+        if self.d.clones.iter().any(|c| c.id == id) {
+            return None;
+        }
+        self.d.enclosing_clone(id).map(|c| c.id.as_str())
+    }
+
+    fn clone_children(&mut self) {
+        let d = self.d;
+        let mut refs: Vec<(&Ref, &str)> = Vec::new();
+        refs.extend(d.locations.iter().map(|l| (&l.resource, "location")));
+        refs.extend(d.colocations.iter().flat_map(|c| [(&c.resource, "colocation"), (&c.with, "colocation")]));
+        refs.extend(d.orders.iter().flat_map(|o| [(&o.first, "order"), (&o.then, "order")]));
+        for (r, what) in refs {
+            if let Some(clone) = self.inside_clone(&r.id) {
+                let msg = format!(
+                    "{what} names '{}', which is inside clone {clone}: constraints on a clone's child are ignored or break placement; name {clone}",
+                    r.id
+                );
+                self.add(r.line, LintRule::CloneChild, msg);
+            } else if let Some(service) = d.services.iter().find(|s| s.resources.iter().any(|m| m.id == r.id)) {
+                let msg = format!(
+                    "{what} names '{}', a member of RHCS service {}: the service fails over as a unit; constrain the service",
+                    r.id, service.name
+                );
+                self.add(r.line, LintRule::StackMix, msg);
+            }
+        }
+    }
+
+    fn unsafe_clones(&mut self) {
+        let d = self.d;
+        for c in &d.clones {
+            for p in d.primitives_of(&c.id) {
+                if !agents::is_filesystem(&p.agent) {
+                    continue;
+                }
+                let read_only = p.param("options").is_some_and(|o| o.split(',').any(|x| x.trim() == "ro"));
+                let forced = p.param("force_clones").and_then(crate::ocf::params::parse_bool).unwrap_or(false);
+                let fstype = p.param("fstype").unwrap_or("");
+                if agents::cloneable_fstype(fstype) || read_only || forced {
+                    continue;
+                }
+                let what =
+                    if fstype.is_empty() { "a filesystem without fstype".to_string() } else { fstype.to_string() };
+                let msg = format!(
+                    "clone {} mounts {} ({what}) on several nodes at once: a filesystem that is not cluster-aware is destroyed that way; use ocfs2/gfs2 or nfs, mount it read-only (options=ro), or do not clone it",
+                    c.id, p.id
+                );
+                self.add(c.line, LintRule::UnsafeClone, msg);
+            }
+        }
+    }
+
+    fn fencing(&mut self) {
+        let d = self.d;
+        let stonith_resources = d.resources.iter().any(|r| r.agent.class == "stonith");
+        let has_devices = !d.fencing.devices.is_empty() || stonith_resources;
+        if d.fencing.enabled && !has_devices && !d.resources.is_empty() && d.cluster.targets(Stack::Pacemaker) {
+            let msg = "fencing is enabled but no fence device is declared: Pacemaker starts no resource without one; add [fencing] sbd or [[fencing.device]]".to_string();
+            self.add(d.fencing.line.max(d.cluster.line), LintRule::NoFencing, msg);
+        }
+        if d.fencing.enabled {
+            return;
+        }
+        for r in &d.resources {
+            if agents::is_storage(&r.agent) {
+                let msg = format!(
+                    "resource {} is shared storage and fencing is disabled: a node that stops responding keeps it mounted while another node mounts it too; enable fencing",
+                    r.id
+                );
+                self.add(r.line, LintRule::NoFencing, msg);
+            }
+        }
+        for c in d.clones.iter().filter(|c| c.promotable) {
+            let msg = format!(
+                "clone {} is promotable and fencing is disabled: a lost node may still act as the promoted instance while another is promoted; enable fencing",
+                c.id
+            );
+            self.add(c.line, LintRule::NoFencing, msg);
+        }
+    }
+
+    /// A VIP counts as tied to a service when a service primitive (any
+    /// agent that is not an address, storage or fencing) is in the same
+    /// group, service or cloned group, or is linked to it by colocations of
+    /// score INFINITY (in either direction, transitively).
+    fn vips(&mut self) {
+        let d = self.d;
+        let mut graph = UnionFind::new(d.resources.iter().map(|r| r.id.clone()));
+        for g in &d.groups {
+            graph.join_all(g.resources.iter().map(|r| r.id.as_str()));
+        }
+        for s in &d.services {
+            graph.join_all(s.resources.iter().map(|r| r.id.as_str()));
+        }
+        for c in d.colocations.iter().filter(|c| c.score == Score::Infinity) {
+            let a: Vec<&str> = d.primitives_of(&c.resource.id).iter().map(|p| p.id.as_str()).collect();
+            let b: Vec<&str> = d.primitives_of(&c.with.id).iter().map(|p| p.id.as_str()).collect();
+            graph.join_all(a.iter().chain(b.iter()).copied());
+        }
+        for r in d.resources.iter().filter(|r| agents::is_address(&r.agent)) {
+            let served = d.resources.iter().any(|s| agents::is_service(&s.agent) && graph.same(&r.id, &s.id));
+            if !served {
+                let msg = format!(
+                    "virtual IP {} is not tied to a service: put it in a group (or service) with the service that answers on it, or colocate it with that service (score INFINITY); otherwise the address can fail over to a node where nothing listens",
+                    r.id
+                );
+                self.add(r.line, LintRule::VipWithoutService, msg);
+            }
+        }
+    }
+
+    /// OCFS2/GFS2 need the DLM running first on the same node: a DLM
+    /// (ocf:pacemaker:controld) either earlier in the same cloned group, or
+    /// in its own clone that is ordered before and colocated with the
+    /// filesystem's clone; every clone involved needs interleave=true so
+    /// one node's restart does not restart the others.
+    fn dlm(&mut self) {
+        let d = self.d;
+        for c in &d.clones {
+            for fs in d.primitives_of(&c.id) {
+                let fstype = fs.param("fstype").unwrap_or("");
+                if !agents::is_filesystem(&fs.agent) || !agents::cluster_fstype(fstype) {
+                    continue;
+                }
+                let mut missing = Vec::new();
+                let siblings = d.primitives_of(&c.id);
+                let pos = siblings.iter().position(|p| p.id == fs.id).unwrap_or(0);
+                let in_group = siblings[..pos].iter().any(|p| agents::is_dlm(&p.agent));
+                let mut clones = vec![c];
+                if !in_group {
+                    let dlm_clones: Vec<&Clone> = d
+                        .clones
+                        .iter()
+                        .filter(|o| o.id != c.id && d.primitives_of(&o.id).iter().any(|p| agents::is_dlm(&p.agent)))
+                        .collect();
+                    let ordered = dlm_clones.iter().find(|dc| {
+                        d.orders.iter().any(|o| {
+                            o.first.id == dc.id
+                                && o.then.id == c.id
+                                && o.kind.as_deref().is_none_or(|k| k == "Mandatory")
+                                && o.first_action.as_deref().is_none_or(|a| a == "start")
+                        })
+                    });
+                    match ordered {
+                        None => missing.push(
+                            "a DLM (ocf:pacemaker:controld) ordered before it, in the same cloned group or in a clone with an order constraint (DLM clone first)"
+                                .to_string(),
+                        ),
+                        Some(dc) => {
+                            let colocated = d.colocations.iter().any(|col| {
+                                col.score == Score::Infinity && col.resource.id == c.id && col.with.id == dc.id
+                            });
+                            if !colocated {
+                                missing.push(format!("a colocation of {} with {} (score INFINITY)", c.id, dc.id));
+                            }
+                            clones.push(dc);
+                        }
+                    }
+                }
+                for cl in clones {
+                    if cl.interleave != Some(true) {
+                        missing.push(format!("interleave = true on clone {}", cl.id));
+                    }
+                }
+                if !missing.is_empty() {
+                    let msg =
+                        format!("clone {} mounts {} ({fstype}), which needs {}", c.id, fs.id, missing.join(", and "));
+                    self.add(c.line, LintRule::DlmDependency, msg);
+                }
+            }
+        }
+    }
+
+    fn stacks(&mut self) {
+        let d = self.d;
+        // Placement is the failover domain's job for a service.
+        for l in &d.locations {
+            if let Some(s) = d.service(&l.resource.id) {
+                if let Some(dom) = &s.domain {
+                    let msg = format!(
+                        "location on RHCS service {} mixes two placement models: its failover domain {} decides where it runs; change the domain",
+                        s.name, dom.id
+                    );
+                    self.add(l.line, LintRule::StackMix, msg);
+                }
+            }
+        }
+        if !d.cluster.targets(Stack::Rhcs) {
+            return;
+        }
+        let why = "rgmanager (cluster.conf) cannot express it; drop \"rhcs\" from [cluster] stacks or remove it";
+        let mut pacemaker_only: Vec<(usize, String)> = Vec::new();
+        pacemaker_only.extend(
+            d.groups.iter().map(|g| {
+                (g.line, format!("group {}: rgmanager runs resources in services; make it a [[service]]", g.id))
+            }),
+        );
+        pacemaker_only.extend(d.clones.iter().map(|c| {
+            let what = if c.promotable { "promotable clone" } else { "clone" };
+            (c.line, format!("{what} {}: rgmanager runs each resource on one node at a time", c.id))
+        }));
+        pacemaker_only.extend(d.locations.iter().map(|l| {
+            (l.line, format!("location on {}: rgmanager places services through failover domains", l.resource.id))
+        }));
+        pacemaker_only.extend(d.colocations.iter().map(|c| {
+            (
+                c.line,
+                format!("colocation of {} with {}: rgmanager has no colocation constraints", c.resource.id, c.with.id),
+            )
+        }));
+        pacemaker_only.extend(d.orders.iter().map(|o| {
+            (
+                o.line,
+                format!(
+                    "order {} then {}: rgmanager orders only the resources inside a service",
+                    o.first.id, o.then.id
+                ),
+            )
+        }));
+        for (what, pairs) in [
+            ("[properties]", &d.properties),
+            ("[resource_defaults]", &d.resource_defaults),
+            ("[op_defaults]", &d.op_defaults),
+        ] {
+            if let Some(p) = pairs.first() {
+                pacemaker_only
+                    .push((p.line, format!("{what}: Pacemaker cluster options have no cluster.conf equivalent")));
+            }
+        }
+        for n in d.nodes.iter().filter(|n| !n.attributes.is_empty()) {
+            pacemaker_only.push((n.line, format!("node {}: node attributes are Pacemaker's", n.name)));
+        }
+        for r in &d.resources {
+            if let Some(m) = r.meta.first() {
+                pacemaker_only.push((m.line, format!("resource {}: meta attributes are Pacemaker's", r.id)));
+            }
+            if let Some(o) = r.ops.iter().find(|o| o.role.is_some() || o.on_fail.is_some()) {
+                pacemaker_only
+                    .push((o.line, format!("resource {}: operation roles and on-fail are Pacemaker's", r.id)));
+            }
+            if r.agent.class == "stonith" {
+                pacemaker_only.push((
+                    r.line,
+                    format!("resource {}: declare fence devices under [[fencing.device]] for cluster.conf", r.id),
+                ));
+            } else if !cluster_conf::has_element(r) {
+                pacemaker_only.push((
+                    r.agent_line,
+                    format!(
+                        "resource {}: rgmanager has no resource element for {} (haven's agents and lsb: scripts have one)",
+                        r.id, r.agent
+                    ),
+                ));
+            } else if d.services.iter().all(|s| s.resources.iter().all(|m| m.id != r.id)) {
+                pacemaker_only
+                    .push((r.line, format!("resource {}: rgmanager runs resources only inside a [[service]]", r.id)));
+            }
+        }
+        for (line, what) in pacemaker_only {
+            self.add(line, LintRule::StackMix, format!("{what}, and this description targets rhcs: {why}"));
+        }
+    }
+
+    fn reserved(&mut self) {
+        for p in &self.d.properties {
+            let place = match p.name.as_str() {
+                "stonith-enabled" => "[fencing] enabled",
+                "cluster-name" => "[cluster] name (Pacemaker takes it from corosync)",
+                _ => continue,
+            };
+            let msg = format!("property {} is set from {place}; set it there", p.name);
+            self.add(p.line, LintRule::ReservedSetting, msg);
+        }
+    }
+}
+
+/// Two names one edit apart (a typo), for "did you mean".
+fn similar(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.len().abs_diff(b.len()) > 1 {
+        return false;
+    }
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()] <= 1
+}
+
+/// Connected components over resource ids.
+struct UnionFind {
+    index: BTreeMap<String, usize>,
+    parent: Vec<usize>,
+}
+
+impl UnionFind {
+    fn new(ids: impl Iterator<Item = String>) -> UnionFind {
+        let index: BTreeMap<String, usize> = ids.enumerate().map(|(i, id)| (id, i)).collect();
+        let parent = (0..index.len()).collect();
+        UnionFind { index, parent }
+    }
+    fn root(&mut self, mut i: usize) -> usize {
+        while self.parent[i] != i {
+            self.parent[i] = self.parent[self.parent[i]];
+            i = self.parent[i];
+        }
+        i
+    }
+    fn join_all<'a>(&mut self, ids: impl Iterator<Item = &'a str>) {
+        let idx: Vec<usize> = ids.filter_map(|id| self.index.get(id).copied()).collect();
+        for w in idx.windows(2) {
+            let (a, b) = (self.root(w[0]), self.root(w[1]));
+            self.parent[a] = b;
+        }
+    }
+    fn same(&mut self, a: &str, b: &str) -> bool {
+        match (self.index.get(a).copied(), self.index.get(b).copied()) {
+            (Some(a), Some(b)) => self.root(a) == self.root(b),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_names() {
+        assert!(valid_id("base-services") && valid_id("_x.1"));
+        assert!(!valid_id("1abc") && !valid_id("a b") && !valid_id(""));
+        assert!(valid_node_name("nodea.example.com") && !valid_node_name("-a") && !valid_node_name("a..b"));
+    }
+
+    #[test]
+    fn typos() {
+        assert!(similar("nic", "nci") || similar("nic", "nicc"));
+        assert!(similar("cidr_netmask", "cidr_netmsk"));
+        assert!(!similar("ip", "device"));
+    }
+}

@@ -1,0 +1,415 @@
+//! The Pacemaker configuration a description stands for, in one neutral
+//! form that the CIB, crm and pcs emitters all render: RHCS services and
+//! failover domains translated into groups and constraints, derived ids,
+//! default monitors. Deciding it once keeps the three outputs identical.
+
+use super::agents;
+use super::model::*;
+use std::collections::BTreeSet;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub name: String,
+    /// crm_config: stonith-enabled first, then the description's
+    /// properties.
+    pub properties: Vec<(String, String)>,
+    pub nodes: Vec<PNode>,
+    /// Top-level resources in declaration order, fence devices first.
+    pub resources: Vec<Item>,
+    pub constraints: Vec<Constraint>,
+    pub rsc_defaults: Vec<(String, String)>,
+    pub op_defaults: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct PNode {
+    pub id: u32,
+    pub uname: String,
+    pub attributes: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Prim {
+    pub id: String,
+    pub agent: AgentRef,
+    pub params: Vec<(String, String)>,
+    pub meta: Vec<(String, String)>,
+    pub ops: Vec<POp>,
+    pub comment: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct POp {
+    pub name: String,
+    pub interval: String,
+    pub timeout: Option<String>,
+    pub role: Option<Role>,
+    pub on_fail: Option<String>,
+}
+
+impl POp {
+    /// The op id Pacemaker tools derive: `<rsc>-<name>-<interval>`.
+    pub fn id(&self, rsc: &str) -> String {
+        format!("{rsc}-{}-{}", self.name, self.interval)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Grp {
+    pub id: String,
+    pub members: Vec<Prim>,
+    pub meta: Vec<(String, String)>,
+    pub comment: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Cln {
+    pub id: String,
+    pub child: Box<Item>,
+    pub meta: Vec<(String, String)>,
+    pub comment: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Item {
+    Primitive(Prim),
+    Group(Grp),
+    Clone(Cln),
+}
+
+impl Item {
+    pub fn id(&self) -> &str {
+        match self {
+            Item::Primitive(p) => &p.id,
+            Item::Group(g) => &g.id,
+            Item::Clone(c) => &c.id,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Constraint {
+    Location { id: String, rsc: String, node: String, score: Score, comment: Option<String> },
+    Rule { id: String, rsc: String, rule: Rule, comment: Option<String> },
+    Colocation { id: String, rsc: String, with: String, score: Score, role: Option<Role>, with_role: Option<Role> },
+    Order(POrder),
+}
+
+#[derive(Clone, Debug)]
+pub struct POrder {
+    pub id: String,
+    pub first: String,
+    pub then: String,
+    pub first_action: Option<String>,
+    pub then_action: Option<String>,
+    pub kind: Option<String>,
+    pub symmetrical: Option<bool>,
+}
+
+/// Ids handed out so far: explicit ones first, derived ones get a numeric
+/// suffix when they would collide.
+struct Ids {
+    used: BTreeSet<String>,
+}
+
+impl Ids {
+    fn new(d: &Description) -> Ids {
+        let mut used = BTreeSet::new();
+        used.extend(d.resources.iter().map(|r| r.id.clone()));
+        used.extend(d.fencing.devices.iter().map(|r| r.id.clone()));
+        used.extend(d.groups.iter().map(|r| r.id.clone()));
+        used.extend(d.clones.iter().map(|r| r.id.clone()));
+        used.extend(d.services.iter().map(|r| r.name.clone()));
+        used.extend(d.locations.iter().filter_map(|c| c.id.clone()));
+        used.extend(d.colocations.iter().filter_map(|c| c.id.clone()));
+        used.extend(d.orders.iter().filter_map(|c| c.id.clone()));
+        Ids { used }
+    }
+
+    fn derive(&mut self, base: String) -> String {
+        let mut id = base.clone();
+        let mut n = 2;
+        while self.used.contains(&id) {
+            id = format!("{base}-{n}");
+            n += 1;
+        }
+        self.used.insert(id.clone());
+        id
+    }
+
+    fn given_or(&mut self, given: &Option<String>, base: String) -> String {
+        match given {
+            Some(id) => id.clone(),
+            None => self.derive(base),
+        }
+    }
+}
+
+fn kv(pairs: &[Pair]) -> Vec<(String, String)> {
+    pairs.iter().map(|p| (p.name.clone(), p.value.clone())).collect()
+}
+
+fn flag(name: &str, v: Option<bool>) -> Option<(String, String)> {
+    v.map(|b| (name.to_string(), b.to_string()))
+}
+
+/// The location score of a member of an ordered failover domain: priority 1
+/// gets 100, each later priority one point less (rgmanager allows 1-100).
+pub fn domain_score(priority: u32) -> Score {
+    Score::Value(101 - i64::from(priority.min(100)))
+}
+
+/// rgmanager's restart policy as Pacemaker meta attributes: restart in
+/// place up to max_restarts times (then move), or move at once.
+pub fn recovery_meta(s: &Service) -> Vec<(String, String)> {
+    let mut meta = Vec::new();
+    match s.recovery {
+        Recovery::Relocate => meta.push(("migration-threshold".into(), "1".into())),
+        Recovery::Restart if s.max_restarts > 0 => {
+            meta.push(("migration-threshold".into(), (s.max_restarts + 1).to_string()));
+        }
+        _ => {}
+    }
+    if s.restart_expire_time > 0 {
+        meta.push(("failure-timeout".into(), format!("{}s", s.restart_expire_time)));
+    }
+    meta
+}
+
+/// Translate a (lint-clean) description. Unknown references are skipped
+/// rather than invented; lint reports them.
+pub fn build(d: &Description) -> Config {
+    let mut ids = Ids::new(d);
+    // cluster-name is not written: Pacemaker takes it from corosync.
+    let mut properties = vec![("stonith-enabled".to_string(), d.fencing.enabled.to_string())];
+    properties.extend(kv(&d.properties));
+
+    let nodes =
+        d.nodes.iter().map(|n| PNode { id: n.id, uname: n.name.clone(), attributes: kv(&n.attributes) }).collect();
+
+    let mut resources: Vec<Item> = d
+        .fencing
+        .devices
+        .iter()
+        .map(|f| {
+            let mut params = kv(&f.params);
+            if !f.hosts.is_empty() {
+                params.push(("pcmk_host_list".into(), f.hosts.join(",")));
+            }
+            let agent = AgentRef { class: "stonith".into(), provider: None, kind: f.agent.clone() };
+            let ops = default_ops(&agent, false);
+            Item::Primitive(Prim { id: f.id.clone(), agent, params, meta: Vec::new(), ops, comment: None })
+        })
+        .collect();
+
+    // Everything placed at top level, ordered by the line it was declared on.
+    let mut top: Vec<(usize, Item)> = Vec::new();
+    for r in &d.resources {
+        if d.container_of(&r.id).is_none() && d.clone_of(&r.id).is_none() {
+            top.push((r.line, Item::Primitive(prim(d, r))));
+        }
+    }
+    for g in &d.groups {
+        if d.clone_of(&g.id).is_none() {
+            top.push((g.line, Item::Group(group(d, g))));
+        }
+    }
+    for c in &d.clones {
+        let child = if let Some(p) = d.primitive(&c.resource.id) {
+            Item::Primitive(prim(d, p))
+        } else if let Some(g) = d.group(&c.resource.id) {
+            Item::Group(group(d, g))
+        } else {
+            continue;
+        };
+        let mut meta: Vec<(String, String)> = [
+            flag("interleave", c.interleave),
+            flag("ordered", c.ordered),
+            flag("notify", c.notify),
+            c.max.map(|n| ("clone-max".into(), n.to_string())),
+            c.node_max.map(|n| ("clone-node-max".into(), n.to_string())),
+            c.promotable.then(|| ("promotable".into(), "true".into())),
+            c.promoted_max.map(|n| ("promoted-max".into(), n.to_string())),
+            c.promoted_node_max.map(|n| ("promoted-node-max".into(), n.to_string())),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        meta.extend(kv(&c.meta));
+        top.push((c.line, Item::Clone(Cln { id: c.id.clone(), child: Box::new(child), meta, comment: None })));
+    }
+
+    let mut constraints = Vec::new();
+    for s in &d.services {
+        let (item, mut cons) = service(d, s, &mut ids);
+        top.push((s.line, Item::Group(item)));
+        constraints.append(&mut cons);
+    }
+    top.sort_by_key(|(line, _)| *line);
+    resources.extend(top.into_iter().map(|(_, i)| i));
+
+    for l in &d.locations {
+        let rsc = l.resource.id.clone();
+        match &l.placement {
+            Placement::Node { node, score } => {
+                let id = ids.given_or(&l.id, format!("location-{rsc}-{}", node.id));
+                constraints.push(Constraint::Location { id, rsc, node: node.id.clone(), score: *score, comment: None });
+            }
+            Placement::Rule(rule) => {
+                let id = ids.given_or(&l.id, format!("location-{rsc}-rule"));
+                constraints.push(Constraint::Rule { id, rsc, rule: rule.clone(), comment: None });
+            }
+        }
+    }
+    for c in &d.colocations {
+        let id = ids.given_or(&c.id, format!("colocation-{}-{}", c.resource.id, c.with.id));
+        constraints.push(Constraint::Colocation {
+            id,
+            rsc: c.resource.id.clone(),
+            with: c.with.id.clone(),
+            score: c.score,
+            role: c.role,
+            with_role: c.with_role,
+        });
+    }
+    for o in &d.orders {
+        let id = ids.given_or(&o.id, format!("order-{}-{}", o.first.id, o.then.id));
+        constraints.push(Constraint::Order(POrder {
+            id,
+            first: o.first.id.clone(),
+            then: o.then.id.clone(),
+            first_action: o.first_action.clone(),
+            then_action: o.then_action.clone(),
+            kind: o.kind.clone(),
+            symmetrical: o.symmetrical,
+        }));
+    }
+
+    Config {
+        name: d.cluster.name.clone(),
+        properties,
+        nodes,
+        resources,
+        constraints,
+        rsc_defaults: kv(&d.resource_defaults),
+        op_defaults: kv(&d.op_defaults),
+    }
+}
+
+/// The monitor(s) a resource gets when the description names none: one
+/// per role for a promotable clone's child (Pacemaker needs distinct
+/// intervals), one otherwise.
+fn default_ops(agent: &AgentRef, promotable: bool) -> Vec<POp> {
+    let (interval, timeout) = agents::default_monitor(agent);
+    let op = |interval: u32, role| POp {
+        name: "monitor".into(),
+        interval: format!("{interval}s"),
+        timeout: Some(format!("{timeout}s")),
+        role,
+        on_fail: None,
+    };
+    if promotable {
+        vec![op(interval, Some(Role::Promoted)), op(interval + 1, Some(Role::Unpromoted))]
+    } else {
+        vec![op(interval, None)]
+    }
+}
+
+fn prim(d: &Description, r: &Primitive) -> Prim {
+    let mut ops: Vec<POp> = r
+        .ops
+        .iter()
+        .map(|o| POp {
+            name: o.name.clone(),
+            interval: o.interval.clone(),
+            timeout: o.timeout.clone(),
+            role: o.role,
+            on_fail: o.on_fail.clone(),
+        })
+        .collect();
+    if !ops.iter().any(|o| o.name == "monitor") {
+        let promotable = d.enclosing_clone(&r.id).is_some_and(|c| c.promotable);
+        ops.extend(default_ops(&r.agent, promotable));
+    }
+    Prim { id: r.id.clone(), agent: r.agent.clone(), params: kv(&r.params), meta: kv(&r.meta), ops, comment: None }
+}
+
+fn group(d: &Description, g: &Group) -> Grp {
+    Grp {
+        id: g.id.clone(),
+        members: g.resources.iter().filter_map(|r| d.primitive(&r.id)).map(|p| prim(d, p)).collect(),
+        meta: kv(&g.meta),
+        comment: None,
+    }
+}
+
+/// An RHCS service as a Pacemaker group: its policy becomes meta
+/// attributes, its failover domain location constraints, `exclusive`
+/// anti-colocations with every other service.
+fn service(d: &Description, s: &Service, ids: &mut Ids) -> (Grp, Vec<Constraint>) {
+    let mut members: Vec<Prim> = s.resources.iter().filter_map(|r| d.primitive(&r.id)).map(|p| prim(d, p)).collect();
+    if s.recovery == Recovery::Disable {
+        // rgmanager stops a failed service and leaves it stopped.
+        for m in &mut members {
+            for op in m.ops.iter_mut().filter(|o| o.name == "monitor") {
+                op.on_fail = Some("stop".into());
+            }
+        }
+    }
+    let mut meta = Vec::new();
+    if !s.autostart {
+        meta.push(("target-role".to_string(), "Stopped".to_string()));
+    }
+    meta.extend(recovery_meta(s));
+    let domain = s.domain.as_ref().and_then(|r| d.domain(&r.id));
+    let mut constraints = Vec::new();
+    let mut what = format!("RHCS service {}: recovery {}", s.name, s.recovery.as_str());
+    if let Some(fd) = domain {
+        what.push_str(&format!(", failover domain {}", fd.name));
+        if fd.nofailback {
+            meta.push(("resource-stickiness".into(), "INFINITY".into()));
+        } else if fd.ordered {
+            // Fail back to the preferred node even when rsc_defaults
+            // make resources sticky.
+            meta.push(("resource-stickiness".into(), "0".into()));
+        }
+        if fd.ordered {
+            for m in &fd.nodes {
+                let id = ids.derive(format!("location-{}-{}", s.name, m.node.id));
+                constraints.push(Constraint::Location {
+                    id,
+                    rsc: s.name.clone(),
+                    node: m.node.id.clone(),
+                    score: domain_score(m.priority),
+                    comment: Some(format!("failover domain {}: priority {}", fd.name, m.priority)),
+                });
+            }
+        }
+        if fd.restricted {
+            for n in d.nodes.iter().filter(|n| !fd.nodes.iter().any(|m| m.node.id == n.name)) {
+                let id = ids.derive(format!("location-{}-{}", s.name, n.name));
+                constraints.push(Constraint::Location {
+                    id,
+                    rsc: s.name.clone(),
+                    node: n.name.clone(),
+                    score: Score::NegInfinity,
+                    comment: Some(format!("failover domain {} is restricted", fd.name)),
+                });
+            }
+        }
+    }
+    if s.exclusive {
+        for other in d.services.iter().filter(|o| o.name != s.name) {
+            let id = ids.derive(format!("colocation-{}-apart-{}", s.name, other.name));
+            constraints.push(Constraint::Colocation {
+                id,
+                rsc: s.name.clone(),
+                with: other.name.clone(),
+                score: Score::NegInfinity,
+                role: None,
+                with_role: None,
+            });
+        }
+    }
+    (Grp { id: s.name.clone(), members, meta, comment: Some(what) }, constraints)
+}
