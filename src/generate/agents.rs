@@ -47,26 +47,9 @@ struct Pending {
     params: &'static [(&'static str, bool)],
 }
 
-/// Until the agent lands (issues 4, 5 and 6): filesystem keeps
-/// ocf:heartbeat:Filesystem's names; director and instance as specified.
+/// Until the agent lands (issues 5 and 6): director and instance, with
+/// the parameters their issues specify.
 const PENDING: &[Pending] = &[
-    Pending {
-        name: "filesystem",
-        params: &[
-            ("device", true),
-            ("directory", true),
-            ("fstype", true),
-            ("options", false),
-            ("statusfile_prefix", false),
-            ("run_fsck", false),
-            ("fast_stop", false),
-            ("force_clones", false),
-            ("force_unmount", false),
-            ("term_signals", false),
-            ("kill_signals", false),
-            ("signal_delay", false),
-        ],
-    },
     Pending { name: "director", params: &[("configfile", false), ("backend", false)] },
     Pending {
         name: "instance",
@@ -81,14 +64,19 @@ const PENDING: &[Pending] = &[
     },
 ];
 
-/// The rgmanager element of each haven agent: its name in cluster.conf and
-/// its primary attribute (what `ref=` names in a service).
-pub const RGMANAGER_PRIMARY: &[(&str, &str)] =
-    &[("vip", "ip"), ("filesystem", "directory"), ("director", "configfile"), ("instance", "name")];
+/// The primary attribute (what a service's `ref=` names) of the haven
+/// agents not released yet; released ones declare it in their spec.
+const PENDING_PRIMARY: &[(&str, &str)] = &[("director", "configfile"), ("instance", "name")];
 
-/// The primary attribute of a haven agent's rgmanager element.
-pub fn rgmanager_primary(kind: &str) -> Option<&'static str> {
-    RGMANAGER_PRIMARY.iter().find(|(k, _)| *k == kind).map(|(_, p)| *p)
+/// A haven agent's rgmanager element in cluster.conf and its primary
+/// attribute: from the agent's spec (the same names its rgmanager
+/// meta-data gives), or the pending table.
+pub fn rgmanager_element(kind: &str) -> Option<(String, &'static str)> {
+    if let Some(agent) = crate::agents::find(kind) {
+        let spec = agent.spec();
+        return Some((crate::ocf::metadata::rgmanager_name(spec), spec.primary));
+    }
+    PENDING_PRIMARY.iter().find(|(k, _)| *k == kind).map(|(k, p)| (format!("haven-{k}"), *p))
 }
 
 /// Parameters of a haven agent: from its spec when the agent is built in,

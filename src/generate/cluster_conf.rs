@@ -23,14 +23,14 @@ struct Element {
     attrs: Vec<(String, String)>,
 }
 
-/// haven's agents become elements of their own name (their meta-data
-/// carries the rgmanager extras); `lsb:NAME` becomes rgmanager's `script`.
+/// haven's agents become `haven-<agent>` elements (the name their
+/// rgmanager meta-data gives); `lsb:NAME` becomes rgmanager's `script`.
 fn element(p: &Primitive) -> Result<Element, ClusterConfError> {
     let attrs: Vec<(String, String)> = p.params.iter().map(|x| (x.name.clone(), x.value.clone())).collect();
     if p.agent.is_haven() {
-        if let Some(primary) = agents::rgmanager_primary(&p.agent.kind) {
-            let primary_value = p.param(primary).unwrap_or_default().to_string();
-            return Ok(Element { tag: p.agent.kind.clone(), primary: primary_value, attrs });
+        if let Some((tag, primary)) = agents::rgmanager_element(&p.agent.kind) {
+            let primary = p.param(primary).unwrap_or_default().to_string();
+            return Ok(Element { tag, primary, attrs });
         }
     }
     if p.agent.class == "lsb" {
