@@ -262,7 +262,9 @@ fn run_metadata(agent: &str) -> Result<String, MetadataError> {
 
 /// The `<parameter name=.. required=..>` entries of a meta-data document.
 pub fn parse_params(agent: &str, xml: &str) -> Result<ParamInfo, MetadataError> {
-    let doc = roxmltree::Document::parse(xml)
+    // Agents' meta-data starts with a DOCTYPE (ra-api-1.dtd).
+    let options = roxmltree::ParsingOptions { allow_dtd: true, ..roxmltree::ParsingOptions::default() };
+    let doc = roxmltree::Document::parse_with_options(xml, options)
         .map_err(|e| MetadataError::Xml { agent: agent.to_string(), why: e.to_string() })?;
     let mut info = ParamInfo { source: format!("the installed {agent} meta-data"), ..ParamInfo::default() };
     for p in doc.descendants().filter(|n| n.has_tag_name("parameter")) {
@@ -294,7 +296,8 @@ mod tests {
 
     #[test]
     fn metadata_parameters_are_read() {
-        let xml = r#"<?xml version="1.0"?><resource-agent name="x"><parameters>
+        let xml = r#"<?xml version="1.0"?><!DOCTYPE resource-agent SYSTEM "ra-api-1.dtd">
+            <resource-agent name="x"><parameters>
             <parameter name="a" required="1"><content type="string"/></parameter>
             <parameter name="b"/></parameters></resource-agent>"#;
         let p = parse_params("ocf:t:x", xml).unwrap();

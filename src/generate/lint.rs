@@ -140,6 +140,8 @@ impl Lint<'_> {
         objects.extend(d.colocations.iter().filter_map(|c| c.id.as_deref().map(|id| (id, c.line, "colocation"))));
         objects.extend(d.orders.iter().filter_map(|c| c.id.as_deref().map(|id| (id, c.line, "order"))));
         objects.extend(d.domains.iter().map(|r| (r.name.as_str(), r.line, "failover domain")));
+        // The later declaration is the one reported as the duplicate.
+        objects.sort_by_key(|(_, line, _)| *line);
         if !valid_id(&d.cluster.name) {
             self.add(
                 d.cluster.line,

@@ -26,6 +26,14 @@ pub fn quote(v: &str) -> String {
     }
 }
 
+/// `clone` or `promotable`, and the clone's meta attributes without the
+/// promotable=true that `promotable` sets itself.
+fn clone_meta(c: &Cln) -> (&'static str, Vec<(String, String)>) {
+    let promotable = c.meta.iter().any(|(k, v)| k == "promotable" && v == "true");
+    let meta = c.meta.iter().filter(|(k, _)| !(promotable && k == "promotable")).cloned().collect();
+    (if promotable { "promotable" } else { "clone" }, meta)
+}
+
 /// A score as a positional argument: a negative one follows `--`, or pcs
 /// would read it as an option.
 fn score_arg(score: Score) -> String {
@@ -59,6 +67,14 @@ impl Out {
     }
 
     fn primitive(&mut self, p: &Prim) {
+        self.primitive_in(p, None);
+    }
+
+    /// `resource create`, with the clone it goes into when it is a clone's
+    /// child: pcs 0.11 cannot clone a primitive whose agent is not installed
+    /// afterwards (`resource clone` ignores --force for primitives), but
+    /// creates it cloned.
+    fn primitive_in(&mut self, p: &Prim, clone: Option<&Cln>) {
         self.comment(&p.comment);
         let stonith = p.agent.class == "stonith";
         let mut s = if stonith {
@@ -85,6 +101,13 @@ impl Out {
             }
             let _ = write!(s, " op {} {}", quote(&op.name), pairs(&o));
         }
+        if let Some(c) = clone {
+            let (verb, meta) = clone_meta(c);
+            let _ = write!(s, " {verb} {}", quote(&c.id));
+            if !meta.is_empty() {
+                let _ = write!(s, " {}", pairs(&meta));
+            }
+        }
         // pcs adds its own default operations unless told not to; the
         // description's are complete.
         s.push_str(" --no-default-ops");
@@ -107,13 +130,14 @@ impl Out {
     }
 
     fn clone(&mut self, c: &Cln) {
+        if let Item::Primitive(p) = c.child.as_ref() {
+            self.comment(&c.comment);
+            self.primitive_in(p, Some(c));
+            return;
+        }
         self.item(&c.child);
         self.comment(&c.comment);
-        let promotable = c.meta.iter().any(|(k, v)| k == "promotable" && v == "true");
-        // `pcs resource promotable` sets promotable=true itself.
-        let meta: Vec<(String, String)> =
-            c.meta.iter().filter(|(k, _)| !(promotable && k == "promotable")).cloned().collect();
-        let verb = if promotable { "promotable" } else { "clone" };
+        let (verb, meta) = clone_meta(c);
         let mut s = format!("resource {verb} {} {}", quote(c.child.id()), quote(&c.id));
         if !meta.is_empty() {
             let _ = write!(s, " meta {}", pairs(&meta));

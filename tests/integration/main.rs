@@ -6,4 +6,5 @@ mod cli;
 mod common;
 mod conformance;
 mod filesystem;
+mod generate;
 mod vip;
