@@ -200,3 +200,44 @@ pub fn render(d: &Description, source: &str) -> Result<String, ClusterConfError>
     x.push_str("  </rm>\n</cluster>\n");
     Ok(x)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::parse::parse;
+
+    #[test]
+    fn service_resources_nest_in_order() {
+        let text = r#"
+[cluster]
+name = "c"
+stacks = ["rhcs"]
+[[node]]
+name = "a"
+[[node]]
+name = "b"
+[fencing]
+sbd = { devices = ["/dev/sdb1"] }
+[[resource]]
+id = "ip"
+agent = "ocf:haven:vip"
+params = { ip = "198.51.100.7" }
+[[resource.op]]
+name = "monitor"
+interval = "10s"
+[[resource]]
+id = "app"
+agent = "lsb:app"
+[[service]]
+name = "s"
+resources = ["ip", "app"]
+"#;
+        let x = render(&parse("t.toml", text).unwrap(), "t.toml").unwrap();
+        assert!(x.contains("<cman two_node=\"1\" expected_votes=\"1\"/>"), "{x}");
+        assert!(x.contains("<device name=\"fence-sbd\" port=\"a\"/>"), "{x}");
+        assert!(x.contains("<action name=\"status\" depth=\"*\" interval=\"10s\"/>"), "{x}");
+        let nested = "<haven-vip ref=\"198.51.100.7\">\n        <script ref=\"app\"/>\n      </haven-vip>";
+        assert!(x.contains(nested), "{x}");
+        assert!(x.contains("<script name=\"app\" file=\"/etc/init.d/app\"/>"), "{x}");
+    }
+}

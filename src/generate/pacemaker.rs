@@ -413,3 +413,103 @@ fn service(d: &Description, s: &Service, ids: &mut Ids) -> (Grp, Vec<Constraint>
     }
     (Grp { id: s.name.clone(), members, meta, comment: Some(what) }, constraints)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::parse::parse;
+
+    const MAIL: &str = r#"
+[cluster]
+name = "m"
+[[node]]
+name = "a"
+[[node]]
+name = "b"
+[[node]]
+name = "c"
+[[resource]]
+id = "ip"
+agent = "ocf:haven:vip"
+params = { ip = "198.51.100.7" }
+[[resource]]
+id = "app"
+agent = "lsb:app"
+[[resource]]
+id = "other"
+agent = "lsb:other"
+[[failover_domain]]
+name = "d"
+ordered = true
+restricted = true
+nodes = [{ name = "a", priority = 1 }, { name = "b", priority = 2 }]
+[[service]]
+name = "s"
+domain = "d"
+exclusive = true
+recovery = "disable"
+autostart = false
+resources = ["ip", "app"]
+[[service]]
+name = "t"
+max_restarts = 2
+restart_expire_time = 300
+resources = ["other"]
+"#;
+
+    fn meta(item: &Item) -> Vec<(String, String)> {
+        match item {
+            Item::Group(g) => g.meta.clone(),
+            _ => panic!("not a group"),
+        }
+    }
+
+    #[test]
+    fn services_become_groups_with_their_policy() {
+        let cfg = build(&parse("t.toml", MAIL).unwrap());
+        let ids: Vec<&str> = cfg.resources.iter().map(|i| i.id()).collect();
+        assert_eq!(ids, vec!["s", "t"]);
+        let m = meta(&cfg.resources[0]);
+        assert!(m.contains(&("target-role".into(), "Stopped".into())), "{m:?}");
+        assert!(m.contains(&("resource-stickiness".into(), "0".into())), "ordered domain fails back: {m:?}");
+        let Item::Group(g) = &cfg.resources[0] else { panic!() };
+        assert!(g.members.iter().all(|p| p.ops.iter().all(|o| o.on_fail.as_deref() == Some("stop"))));
+        let m = meta(&cfg.resources[1]);
+        assert!(m.contains(&("migration-threshold".into(), "3".into())), "{m:?}");
+        assert!(m.contains(&("failure-timeout".into(), "300s".into())), "{m:?}");
+        let placed: Vec<String> = cfg
+            .constraints
+            .iter()
+            .map(|c| match c {
+                Constraint::Location { id, score, .. } => format!("{id}={score}"),
+                Constraint::Colocation { id, score, .. } => format!("{id}={score}"),
+                _ => String::new(),
+            })
+            .collect();
+        assert_eq!(
+            placed,
+            vec!["location-s-a=100", "location-s-b=99", "location-s-c=-INFINITY", "colocation-s-apart-t=-INFINITY"]
+        );
+    }
+
+    #[test]
+    fn derived_ids_never_collide() {
+        let text = "[cluster]\nname = \"c\"\n[[node]]\nname = \"n\"\n[[resource]]\nid = \"location-r-n\"\n\
+                    agent = \"systemd:x\"\n[[resource]]\nid = \"r\"\nagent = \"systemd:y\"\n\
+                    [[location]]\nresource = \"r\"\nprefer = \"n\"\n";
+        let cfg = build(&parse("t.toml", text).unwrap());
+        assert!(matches!(&cfg.constraints[0], Constraint::Location { id, .. } if id == "location-r-n-2"));
+    }
+
+    #[test]
+    fn promotable_children_get_a_monitor_per_role() {
+        let text = "[cluster]\nname = \"c\"\n[[resource]]\nid = \"db\"\nagent = \"ocf:pacemaker:Stateful\"\n\
+                    [[clone]]\nid = \"db-clone\"\nresource = \"db\"\npromotable = true\n";
+        let cfg = build(&parse("t.toml", text).unwrap());
+        let Item::Clone(c) = &cfg.resources[0] else { panic!() };
+        let Item::Primitive(p) = c.child.as_ref() else { panic!() };
+        let roles: Vec<_> = p.ops.iter().map(|o| (o.role, o.interval.as_str())).collect();
+        assert_eq!(roles, vec![(Some(Role::Promoted), "30s"), (Some(Role::Unpromoted), "31s")]);
+        assert!(c.meta.contains(&("promotable".into(), "true".into())));
+    }
+}

@@ -306,7 +306,8 @@ fn every_example_crm_output_loads_into_a_fresh_cib_and_matches() {
     let home = s.path("home");
     std::fs::create_dir_all(home.join(".config/crm")).unwrap();
     std::fs::create_dir_all(home.join(".cache")).unwrap();
-    std::fs::write(home.join(".config/crm/crm.conf"), "[core]\ncheck_frequency = never\ncheck_mode = relaxed\n").unwrap();
+    std::fs::write(home.join(".config/crm/crm.conf"), "[core]\ncheck_frequency = never\ncheck_mode = relaxed\n")
+        .unwrap();
     for name in EXAMPLES {
         let direct = direct_cib(&s, name);
         let crm = s.write(&format!("{name}.crm"), &generate(&["--format", "crm"], &example(name)));
@@ -384,7 +385,8 @@ fn every_example_pcs_output_runs_on_a_fresh_cib_and_matches() {
         // needs them there.
         for n in semantic(&direct).nodes.keys() {
             let entry = format!("<node id=\"{n}\" uname=\"{n}\"/>");
-            let o = Command::new("cibadmin").args(["--create", "-o", "nodes", "-X", &entry]).env("CIB_file", &cib).output();
+            let o =
+                Command::new("cibadmin").args(["--create", "-o", "nodes", "-X", &entry]).env("CIB_file", &cib).output();
             assert!(o.unwrap().status.success());
         }
         let mut ran = 0;
@@ -495,13 +497,14 @@ fn cluster_conf_validates_against_the_rhcs_schema_with_havens_agents() {
     }
     assert!(checked > 0, "no example targets rhcs");
     // A Pacemaker-only description is refused for cluster.conf, with why.
-    let o = Command::new(HAVEN).args(["generate", "--format", "cluster.conf"]).arg(example("smt-mirror")).output().unwrap();
+    let o =
+        Command::new(HAVEN).args(["generate", "--format", "cluster.conf"]).arg(example("smt-mirror")).output().unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("rhcs"), "{}", text(&o));
 }
 
 /// Where crm_simulate puts each primitive: id -> sorted (node, role).
-fn placement(cib: &Path, online: &[&str]) -> BTreeMap<String, Vec<(String, String)>> {
+fn placement(cib: &Path, online: &[&str]) -> BTreeMap<String, Places> {
     let mut cmd = Command::new("crm_simulate");
     cmd.args(["-S", "-L", "-q", "1", "--output-as=xml"]).env("CIB_file", cib);
     for n in online {
@@ -512,7 +515,7 @@ fn placement(cib: &Path, online: &[&str]) -> BTreeMap<String, Vec<(String, Strin
     let xml = String::from_utf8(o.stdout).unwrap();
     let doc = roxmltree::Document::parse(&xml).unwrap();
     let revised = doc.descendants().find(|n| n.has_tag_name("revised_cluster_status")).expect("revised status");
-    let mut out: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    let mut out: BTreeMap<String, Places> = BTreeMap::new();
     for r in revised.descendants().filter(|n| n.has_tag_name("resource")) {
         let id = r.attribute("id").unwrap().to_string();
         let entry = out.entry(id).or_default();
@@ -524,12 +527,17 @@ fn placement(cib: &Path, online: &[&str]) -> BTreeMap<String, Vec<(String, Strin
     out
 }
 
-fn on(nodes: &[&str]) -> Vec<(String, String)> {
+fn on(nodes: &[&str]) -> Places {
     nodes.iter().map(|n| (n.to_string(), "Started".to_string())).collect()
 }
 
+/// Where a primitive runs: (node, role) pairs, sorted.
+type Places = Vec<(String, String)>;
+/// Nodes online, and where some primitives must be then.
+type Scenario = (Vec<&'static str>, Vec<(&'static str, Places)>);
+
 /// What each example's description says, node by node.
-fn scenarios(name: &str) -> Vec<(Vec<&'static str>, Vec<(&'static str, Vec<(String, String)>)>)> {
+fn scenarios(name: &str) -> Vec<Scenario> {
     match name {
         "smt-mirror" => vec![
             (
@@ -544,12 +552,19 @@ fn scenarios(name: &str) -> Vec<(Vec<&'static str>, Vec<(&'static str, Vec<(Stri
             // A mirror node down: the other keeps serving, the director stays.
             (vec!["node2", "node3"], vec![("smt-fs", on(&["node2"])), ("director", on(&["node3"]))]),
             // The director node down: LVS never moves to a mirror node.
-            (vec!["node1", "node2"], vec![("smt-fs", on(&["node1", "node2"])), ("director", vec![]), ("lvs-vip", vec![])]),
+            (
+                vec!["node1", "node2"],
+                vec![("smt-fs", on(&["node1", "node2"])), ("director", vec![]), ("lvs-vip", vec![])],
+            ),
         ],
         "mail-active-active" => vec![
             (
                 vec!["nodea", "nodeb"],
-                vec![("mail1-instance", on(&["nodea"])), ("mail2-instance", on(&["nodeb"])), ("mail1-fs", on(&["nodea"]))],
+                vec![
+                    ("mail1-instance", on(&["nodea"])),
+                    ("mail2-instance", on(&["nodeb"])),
+                    ("mail1-fs", on(&["nodea"])),
+                ],
             ),
             (vec!["nodeb"], vec![("mail1-instance", on(&["nodeb"])), ("mail2-instance", on(&["nodeb"]))]),
             (vec!["nodea"], vec![("mail1-ip", on(&["nodea"])), ("mail2-ip", on(&["nodea"]))]),
@@ -771,6 +786,24 @@ fn cases() -> Vec<Case> {
                 "[[group]]\nid = \"site\"\nresources = [\"ip\", \"web\"]",
                 "[[resource]]\nid = \"app\"\nagent = \"lsb:app\"\n\n[[service]]\nname = \"site\"\nresources = [\"ip\", \"app\"]",
             ).replace("[[resource]]\nid = \"web\"\nagent = \"systemd:nginx\"\n", ""),
+        },
+        // ... and the other way round: Pacemaker placement on an RHCS
+        // service's member, in a Pacemaker-only description.
+        Case {
+            rule: "stack-mix",
+            bad: BASE.replace("[[group]]\nid = \"site\"", "[[service]]\nname = \"site\"")
+                + "\n[[location]]\nresource = \"web\"\nprefer = \"n1\"\n",
+            marker: "resource = \"web\"\nprefer",
+            good: BASE.replace("[[group]]\nid = \"site\"", "[[service]]\nname = \"site\"")
+                + "\n[[location]]\nresource = \"site\"\nprefer = \"n1\"\n",
+        },
+        // Promotable resources need fencing as much as storage does.
+        Case {
+            rule: "no-fencing",
+            bad: with("[[resource]]\nid = \"db\"\nagent = \"ocf:pacemaker:Stateful\"\n\n[[clone]]\nid = \"db-clone\"\nresource = \"db\"\npromotable = true\n")
+                .replace("sbd = { devices = [\"/dev/sdb1\"] }", "enabled = false"),
+            marker: "id = \"db-clone\"",
+            good: with("[[resource]]\nid = \"db\"\nagent = \"ocf:pacemaker:Stateful\"\n\n[[clone]]\nid = \"db-clone\"\nresource = \"db\"\npromotable = true\n"),
         },
         Case {
             rule: "reserved-setting",
