@@ -64,6 +64,14 @@ const PENDING: &[Pending] = &[
     },
 ];
 
+/// Every haven agent lint knows: built in, or pending.
+pub fn haven_agent_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = crate::agents::names().chain(PENDING.iter().map(|p| p.name)).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
 /// The primary attribute (what a service's `ref=` names) of the haven
 /// agents not released yet; released ones declare it in their spec.
 const PENDING_PRIMARY: &[(&str, &str)] = &[("director", "configfile"), ("instance", "name")];

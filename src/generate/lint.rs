@@ -78,9 +78,18 @@ impl fmt::Display for Finding {
     }
 }
 
-/// Run every rule; findings come sorted by line.
-pub fn check(d: &Description, catalog: &dyn Catalog) -> Vec<Finding> {
-    let mut l = Lint { d, out: Vec::new() };
+/// What lint found, and what it could not check.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Sorted by line.
+    pub findings: Vec<Finding>,
+    /// Agents whose parameters could not be checked (not installed here).
+    pub unchecked: BTreeSet<String>,
+}
+
+/// Run every rule.
+pub fn check(d: &Description, catalog: &dyn Catalog) -> Report {
+    let mut l = Lint { d, out: Vec::new(), unchecked: BTreeSet::new() };
     l.ids();
     l.references();
     l.membership();
@@ -92,15 +101,16 @@ pub fn check(d: &Description, catalog: &dyn Catalog) -> Vec<Finding> {
     l.dlm();
     l.stacks();
     l.reserved();
-    let mut out = l.out;
-    out.sort();
-    out.dedup();
-    out
+    let mut findings = l.out;
+    findings.sort();
+    findings.dedup();
+    Report { findings, unchecked: l.unchecked }
 }
 
 struct Lint<'a> {
     d: &'a Description,
     out: Vec<Finding>,
+    unchecked: BTreeSet<String>,
 }
 
 /// Pacemaker ids (XML IDs restricted to what crmsh and pcs accept too).
@@ -326,22 +336,29 @@ impl Lint<'_> {
         for r in &d.resources {
             let known = catalog.params(&r.agent);
             if r.agent.is_haven() && known.is_none() {
-                let names: Vec<&str> = crate::agents::names().chain(["filesystem", "director", "instance"]).collect();
-                let mut names: Vec<&str> = names.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
-                names.sort_unstable();
-                let msg =
-                    format!("resource {}: haven has no agent '{}' (known: {})", r.id, r.agent.kind, names.join(", "));
+                let names = agents::haven_agent_names().join(", ");
+                let msg = format!("resource {}: haven has no agent '{}' (known: {names})", r.id, r.agent.kind);
                 self.add(r.agent_line, LintRule::UnknownAgent, msg);
                 continue;
             }
-            if let Some(info) = known {
-                self.params(&format!("resource {}", r.id), &r.agent.to_string(), r.line, &r.params, &info);
+            match known {
+                Some(info) => {
+                    self.params(&format!("resource {}", r.id), &r.agent.to_string(), r.line, &r.params, &info)
+                }
+                None => {
+                    self.unchecked.insert(r.agent.to_string());
+                }
             }
         }
         for f in &d.fencing.devices {
             let agent = AgentRef { class: "stonith".into(), provider: None, kind: f.agent.clone() };
-            if let Some(info) = catalog.params(&agent) {
-                self.params(&format!("fence device {}", f.id), &agent.to_string(), f.line, &f.params, &info);
+            match catalog.params(&agent) {
+                Some(info) => {
+                    self.params(&format!("fence device {}", f.id), &agent.to_string(), f.line, &f.params, &info)
+                }
+                None => {
+                    self.unchecked.insert(agent.to_string());
+                }
             }
         }
     }

@@ -75,8 +75,8 @@ pub struct Options {
     pub installed_metadata: bool,
 }
 
-/// Lint a description; an empty list means it may be generated.
-pub fn check(d: &Description, opts: &Options) -> Vec<lint::Finding> {
+/// Lint a description; no findings means it may be generated.
+pub fn check(d: &Description, opts: &Options) -> lint::Report {
     lint::check(d, &agents::SystemCatalog::new(opts.installed_metadata))
 }
 
@@ -110,7 +110,7 @@ pub fn render(d: &Description, format: Format, opts: &Options) -> Result<String,
 /// Load, lint and render: what `haven generate --format F FILE` does.
 pub fn generate(path: &Path, format: Format, opts: &Options) -> Result<String, GenerateError> {
     let d = parse::load(path)?;
-    let findings = check(&d, opts);
+    let findings = check(&d, opts).findings;
     if !findings.is_empty() {
         return Err(GenerateError::Lint { file: d.file.clone(), findings });
     }

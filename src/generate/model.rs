@@ -3,7 +3,6 @@
 //! object remembers the line it was declared on, so lint can point at it.
 //! References between objects are ids (strings); lint resolves them.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 /// A description loaded from one file.
@@ -430,14 +429,4 @@ impl Description {
         }
         Vec::new()
     }
-
-    /// The node names, in declaration order.
-    pub fn node_names(&self) -> impl Iterator<Item = &str> {
-        self.nodes.iter().map(|n| n.name.as_str())
-    }
-}
-
-/// Collect name/value pairs into a sorted map (for lookups).
-pub fn pairs_map(pairs: &[Pair]) -> BTreeMap<&str, &str> {
-    pairs.iter().map(|p| (p.name.as_str(), p.value.as_str())).collect()
 }
