@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmark: Debian's IPaddr2 against haven's vip agent.
+"""Side-by-side benchmarks: Debian's resource agents against haven's.
 
-Both agents do the same work on a virtual address inside a throwaway network
-namespace; the script reports median wall and CPU time per action, the
+Two suites, each in its own throwaway namespace:
+
+- vip: IPaddr2 against haven's vip, on a virtual address inside throwaway
+  network namespaces;
+- filesystem: Filesystem against haven's filesystem, on a loop-mounted ext4
+  image inside a private mount namespace (nothing is mounted on the host).
+
+For every action the script reports the median wall and CPU time, the
 processes each action forks (counted with strace) and the ratio
-IPaddr2/haven. See bench/README.md.
+reference/haven. See bench/README.md.
 
 Standard library only (Python 3.11). Must run as root.
 """
@@ -30,34 +36,92 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_HAVEN = REPO / "target" / "release" / "haven"
 OCF_ROOT = "/usr/lib/ocf"
-IPADDR2 = Path(OCF_ROOT) / "resource.d" / "heartbeat" / "IPaddr2"
+HEARTBEAT = Path(OCF_ROOT) / "resource.d" / "heartbeat"
 HAVEN_RUN_DIR = Path("/run/haven/vip")  # where vip keeps per-namespace state
+PATH_ENV = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 NET_A = "198.51.100.1/24"
 NET_B = "198.51.100.2/24"
 VIP = "198.51.100.50"
 VIP_PREFIX = "24"
 
+FS_IMAGE_DIR = Path("/var/tmp")
+FS_IMAGE_MIB = 64
+FS_TYPE = "ext4"
+
 CHILD_TIMEOUT = 30  # seconds, for every process this script starts
 SETUP_TIMEOUT = 30
 
-AGENTS = ("IPaddr2", "haven")
-# (row name, OCF action, monitor interval in ms, expected exit code)
-ACTIONS = {
-    "meta-data": ("meta-data", 0, 0),
-    "validate-all": ("validate-all", 0, 0),
-    "probe": ("monitor", 0, 7),
-    "monitor": ("monitor", 10000, 0),
-    "start": ("start", 0, 0),
-    "stop": ("stop", 0, 0),
-}
-# Rows with a target: haven forks nothing and costs at least 20x less CPU.
-TARGET_ROWS = ("meta-data", "validate-all", "probe", "monitor")
 CPU_RATIO_TARGET = 20.0
 
 EXIT_SETUP = 2
 EXIT_AGENT = 3
 EXIT_TARGET = 1
+
+
+@dataclass(frozen=True)
+class Row:
+    """One measured action: how it is called and the exit code it must give."""
+
+    action: str
+    interval: int  # OCF_RESKEY_CRM_meta_interval, ms
+    expect: int
+    depth: int | None = None  # OCF_CHECK_LEVEL; left unset when None
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A haven agent and the resource-agents agent it replaces."""
+
+    name: str  # haven's agent name (and the --agent value)
+    ref: str  # the ocf:heartbeat agent it replaces
+    rows: dict[str, Row]
+    fork_rows: tuple[str, ...]  # haven must fork no process here
+    cpu_rows: tuple[str, ...]  # ... and use CPU_RATIO_TARGET x less CPU here
+    show_threads: bool = False  # print haven's thread count per row
+
+    @property
+    def ref_path(self) -> Path:
+        return HEARTBEAT / self.ref
+
+    @property
+    def agents(self) -> tuple[str, str]:
+        return (self.ref, "haven")
+
+
+VIP_SUITE = Suite(
+    name="vip",
+    ref="IPaddr2",
+    rows={
+        "meta-data": Row("meta-data", 0, 0),
+        "validate-all": Row("validate-all", 0, 0),
+        "probe": Row("monitor", 0, 7),
+        "monitor": Row("monitor", 10000, 0),
+        "start": Row("start", 0, 0),
+        "stop": Row("stop", 0, 0),
+    },
+    fork_rows=("meta-data", "validate-all", "probe", "monitor"),
+    cpu_rows=("meta-data", "validate-all", "probe", "monitor"),
+)
+
+FS_DEPTHS = (0, 10, 20)
+FS_SUITE = Suite(
+    name="filesystem",
+    ref="Filesystem",
+    rows={
+        "meta-data": Row("meta-data", 0, 0),
+        "validate-all": Row("validate-all", 0, 0),
+        "probe": Row("monitor", 0, 7),
+        **{f"monitor d{d}": Row("monitor", 20000, 0, d) for d in FS_DEPTHS},
+        "start": Row("start", 0, 0),
+        "stop": Row("stop", 0, 0),
+    },
+    fork_rows=("meta-data", "validate-all", "probe", "monitor d0"),
+    cpu_rows=("monitor d0",),
+    show_threads=True,
+)
+
+SUITES = {s.name: s for s in (VIP_SUITE, FS_SUITE)}
 
 
 class BenchError(Exception):
@@ -82,19 +146,51 @@ def install_signal_handlers() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+_deferred: list[int] = []
+
+
+def _defer(signum, _frame):
+    _deferred.append(signum)
+
+
 def shield_cleanup() -> None:
-    """From here on, finish cleaning up: further Ctrl-C/SIGTERM are ignored
-    (every cleanup step is bounded by a timeout)."""
+    """From here on, finish cleaning up: further Ctrl-C/SIGTERM are held
+    back (every cleanup step is bounded by a timeout)."""
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, signal.SIG_IGN)
+        signal.signal(s, _defer)
+
+
+def end_shield() -> None:
+    """Cleanup done: handle signals again, and act on one that came during it."""
+    install_signal_handlers()
+    if _deferred:
+        signum = _deferred[0]
+        _deferred.clear()
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Interrupted(signal.Signals(signum).name)
 
 
 def log(msg: str) -> None:
     print(f"bench: {msg}", file=sys.stderr, flush=True)
 
 
+def command(argv: list[str], check: bool = True, timeout: float = SETUP_TIMEOUT) -> subprocess.CompletedProcess:
+    """Run a setup or cleanup command; BenchError when it fails or hangs."""
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"`{' '.join(argv)}` timed out after {timeout}s")
+    except OSError as e:
+        raise BenchError(f"`{' '.join(argv)}` could not run: {e}")
+    if check and r.returncode != 0:
+        raise BenchError(f"`{' '.join(argv)}` failed ({r.returncode}): {r.stderr.strip()}")
+    return r
+
+
 # --------------------------------------------------------------------------
-# Outer process: namespaces, then re-exec inside namespace a.
+# Outer process: for each suite, set up its namespace, re-exec inside it,
+# report.
 # --------------------------------------------------------------------------
 
 
@@ -173,6 +269,55 @@ class Namespaces:
             self.created.clear()
 
 
+class LoopImage:
+    """A 64 MiB ext4 image in a fresh directory under /var/tmp, attached to a
+    loop device, with an empty mount point next to it; all removed on close().
+    Nothing is ever mounted in this (the host's) mount namespace."""
+
+    def __init__(self) -> None:
+        self.dir: Path | None = None
+        self.image: Path | None = None
+        self.mount_point: Path | None = None
+        self.device: str | None = None
+
+    def setup(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix=f"hvbench-{os.getpid()}-fs-", dir=FS_IMAGE_DIR)).resolve()
+        self.image = self.dir / "fs.img"
+        with open(self.image, "wb") as f:
+            f.truncate(FS_IMAGE_MIB << 20)
+        command(["mkfs.ext4", "-q", "-F", str(self.image)])
+        self.mount_point = self.dir / "mnt"
+        self.mount_point.mkdir()
+        r = command(["losetup", "--find", "--show", str(self.image)])
+        self.device = r.stdout.strip()
+        if not self.device.startswith("/dev/"):
+            raise BenchError(f"losetup --find --show printed {self.device!r}, not a device")
+
+    def attached(self) -> list[str]:
+        """Loop devices backed by our image (also one attached by a losetup
+        that timed out before printing its name)."""
+        if self.image is None:
+            return []
+        r = command(["losetup", "--associated", str(self.image)], check=False)
+        return [line.split(":", 1)[0] for line in r.stdout.splitlines() if line.startswith("/dev/")]
+
+    def close(self) -> None:
+        try:
+            for dev in self.attached():
+                r = command(["losetup", "--detach", dev], check=False)
+                if r.returncode != 0:
+                    log(f"could not detach {dev}: {r.stderr.strip()}")
+            left = self.attached()
+            if left:
+                log(f"{', '.join(left)} still attached to {self.image} (detached once no longer in use)")
+        finally:
+            if self.dir is not None:
+                shutil.rmtree(self.dir, ignore_errors=True)
+                if self.dir.exists():
+                    log(f"could not remove {self.dir}")
+            self.dir = self.image = self.mount_point = self.device = None
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -181,16 +326,46 @@ def _pid_alive(pid: int) -> bool:
         return False
 
 
-def preflight(haven: Path) -> None:
-    if os.geteuid() != 0:
-        raise BenchError("must run as root (it creates network namespaces)")
-    if not haven.is_file() or not os.access(haven, os.X_OK):
-        raise BenchError(f"haven binary not found at {haven}; build it with `cargo build --release` or pass --haven PATH")
-    if not IPADDR2.is_file():
-        raise BenchError(f"{IPADDR2} not found; install Debian's resource-agents package")
-    for tool, pkg in (("ip", "iproute2"), ("strace", "strace")):
+def require_tools(tools: tuple[tuple[str, str], ...]) -> None:
+    for tool, pkg in tools:
         if shutil.which(tool) is None:
             raise BenchError(f"`{tool}` not found; install it with `apt-get install -y {pkg}`")
+
+
+def preflight(haven: Path) -> None:
+    if os.geteuid() != 0:
+        raise BenchError("must run as root (it creates namespaces, loop devices and mounts)")
+    if not haven.is_file() or not os.access(haven, os.X_OK):
+        raise BenchError(f"haven binary not found at {haven}; build it with `cargo build --release` or pass --haven PATH")
+    require_tools((("strace", "strace"),))
+
+
+def preflight_suite(suite: Suite, haven: Path) -> None:
+    if not suite.ref_path.is_file():
+        raise BenchError(f"{suite.ref_path} not found; install Debian's resource-agents package")
+    r = command([str(haven), "agents"], check=False)
+    if suite.name not in r.stdout.split():
+        raise BenchError(f"{haven} has no `{suite.name}` agent (`haven agents` lists: {' '.join(r.stdout.split()) or 'nothing'})")
+    if suite is VIP_SUITE:
+        require_tools((("ip", "iproute2"),))
+    else:
+        require_tools(
+            (
+                ("losetup", "mount"),
+                ("mount", "mount"),
+                ("umount", "mount"),
+                ("unshare", "util-linux"),
+                ("mkfs.ext4", "e2fsprogs"),
+                # Filesystem refuses every action (exit 5) without these.
+                ("modprobe", "kmod"),
+                ("fuser", "psmisc"),
+                ("fsck", "util-linux"),
+            )
+        )
+        with open("/proc/filesystems") as f:
+            known = {line.split()[-1] for line in f if line.strip()}
+        if FS_TYPE not in known:
+            command(["modprobe", "-q", FS_TYPE], check=False)
 
 
 def package_version(pkg: str) -> str | None:
@@ -201,11 +376,33 @@ def package_version(pkg: str) -> str | None:
     return r.stdout.strip() or None if r.returncode == 0 else None
 
 
-def outer(args: argparse.Namespace) -> int:
-    haven = Path(args.haven).resolve() if args.haven else DEFAULT_HAVEN
-    preflight(haven)
+def run_inner(cmd: list[str], budget: float, results_file: Path) -> dict | int:
+    """Run the measuring process; its results, or its exit code on failure.
+    It gets a session of its own: Ctrl-C reaches only this process, which
+    then stops it with SIGTERM (its cleanup runs; before it has set anything
+    up, SIGTERM just ends it)."""
+    inner_proc = subprocess.Popen(cmd, start_new_session=True)
+    try:
+        try:
+            rc = inner_proc.wait(timeout=budget)
+        except subprocess.TimeoutExpired:
+            raise BenchError(f"the measurement did not finish within {budget}s")
+        if rc != 0:
+            return rc
+        return json.loads(results_file.read_text())
+    finally:
+        if inner_proc.poll() is None:
+            shield_cleanup()
+            inner_proc.terminate()
+            try:
+                inner_proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                inner_proc.kill()
+                inner_proc.wait(timeout=10)
+
+
+def outer_vip(args: argparse.Namespace, haven: Path) -> dict | int:
     ns = Namespaces()
-    inner_proc: subprocess.Popen | None = None
     with tempfile.TemporaryDirectory(prefix="hvbench-") as tmp:
         results_file = Path(tmp) / "results.json"
         try:
@@ -218,33 +415,82 @@ def outer(args: argparse.Namespace) -> int:
                 "--nic", ns.veth_a,
                 "--results", str(results_file),
             ]  # fmt: skip
-            budget = 120 + 15 * args.iterations
             log(f"namespaces {ns.a}/{ns.b} ready; measuring {args.iterations} iterations per action and agent")
-            inner_proc = subprocess.Popen(cmd)
-            try:
-                rc = inner_proc.wait(timeout=budget)
-            except subprocess.TimeoutExpired:
-                raise BenchError(f"the measurement did not finish within {budget}s")
-            inner_proc = None
-            if rc != 0:
-                return rc
-            data = json.loads(results_file.read_text())
+            return run_inner(cmd, 120 + 15 * args.iterations, results_file)
         finally:
             shield_cleanup()
-            if inner_proc is not None and inner_proc.poll() is None:
-                inner_proc.terminate()
-                try:
-                    inner_proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    inner_proc.kill()
-                    inner_proc.wait(timeout=10)
             ns.close()
+            end_shield()
 
-    data["resource_agents_version"] = package_version("resource-agents")
-    missed = report(data)
-    if args.json:
+
+def outer_fs(args: argparse.Namespace, haven: Path) -> dict | int:
+    img = LoopImage()
+    with tempfile.TemporaryDirectory(prefix="hvbench-") as tmp:
+        results_file = Path(tmp) / "results.json"
+        try:
+            img.setup()
+            assert img.device and img.mount_point
+            # unshare(1) execs the inner process directly: it is the only
+            # process in the new mount namespace, and the agents it starts
+            # see its mounts. Propagation private: nothing reaches the host.
+            cmd = [
+                "unshare", "--mount", "--propagation", "private",
+                sys.executable, str(Path(__file__).resolve()), "--inner-fs",
+                "--haven", str(haven),
+                "--iterations", str(args.iterations),
+                "--device", img.device,
+                "--directory", str(img.mount_point),
+                "--results", str(results_file),
+            ]  # fmt: skip
+            log(
+                f"{FS_IMAGE_MIB} MiB {FS_TYPE} image on {img.device}, mount point {img.mount_point} "
+                f"(private mount namespace); measuring {args.iterations} iterations per action and agent"
+            )
+            return run_inner(cmd, 180 + 20 * args.iterations, results_file)
+        finally:
+            # The namespace, and with it any mount, is gone once the inner
+            # process has exited; only then can the loop device be detached.
+            shield_cleanup()
+            img.close()
+            end_shield()
+
+
+OUTER = {"vip": outer_vip, "filesystem": outer_fs}
+
+
+def outer(args: argparse.Namespace) -> int:
+    haven = Path(args.haven).resolve() if args.haven else DEFAULT_HAVEN
+    preflight(haven)
+    names = list(SUITES) if args.agent == "all" else [args.agent]
+    several = len(names) > 1
+    ra_version = package_version("resource-agents")
+    results: dict[str, dict] = {}
+    missed: list[str] = []
+    code = 0
+    for name in names:
+        suite = SUITES[name]
+        try:
+            preflight_suite(suite, haven)
+            got = OUTER[name](args, haven)
+        except BenchError as e:
+            print(f"bench: error: {e}", file=sys.stderr, flush=True)
+            code = code or e.code
+            continue
+        if isinstance(got, int):
+            code = code or got
+            continue
+        got["resource_agents_version"] = ra_version
+        if results:
+            print()
+        missed += [f"{name} {row}" if several else row for row in report(suite, got, several)]
+        sys.stdout.flush()
+        results[name] = got
+    if args.json and results:
+        data = results if several else results[names[0]]
         Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
         log(f"wrote {args.json}")
+    if code:
+        return code
     if args.check and missed:
         log(f"--check: target missed on {', '.join(missed)}")
         return EXIT_TARGET
@@ -257,43 +503,67 @@ def fmt_ratio(r: float | None) -> str:
     return f"{r:.1f}x"
 
 
-def report(data: dict) -> list[str]:
+def report(suite: Suite, data: dict, heading: bool = False) -> list[str]:
+    ref = suite.ref
+    wc = max(8, len(ref))  # time columns
+    fc = max(7, len(ref))  # fork columns
+    if heading:
+        print(f"== {suite.name}: ocf:heartbeat:{ref} against haven {suite.name} ==")
     print(f"kernel:      {data['kernel']}")
     print(f"iterations:  {data['iterations']} per action and agent (medians; forks from one extra strace run)")
     ra = data.get("resource_agents_version")
-    print(f"IPaddr2:     {data['ipaddr2']}" + (f" (resource-agents {ra})" if ra else ""))
-    print(f"haven:       {data['haven']} (vip)")
+    print(f"{ref + ':':<13}{data['reference']['path']}" + (f" (resource-agents {ra})" if ra else ""))
+    print(f"haven:       {data['haven']} ({suite.name})")
+    if "setup" in data:
+        print(f"setup:       {data['setup']}")
     print()
-    head1 = f"{'':<13} {'wall ms (median)':^26} {'CPU ms user+sys (median)':^26} {'forks':^15}"
-    head2 = f"{'action':<13} {'IPaddr2':>8} {'haven':>8} {'ratio':>8} {'IPaddr2':>8} {'haven':>8} {'ratio':>8} {'IPaddr2':>7} {'haven':>7}  target"
+    head1 = f"{'':<13} {'wall ms (median)':^{wc + 18}} {'CPU ms user+sys (median)':^{wc + 18}} {'forks':^{fc + 8}}"
+    head2 = (
+        f"{'action':<13} {ref:>{wc}} {'haven':>8} {'ratio':>8} {ref:>{wc}} {'haven':>8} {'ratio':>8} "
+        f"{ref:>{fc}} {'haven':>7}  target"
+    )
     print(head1)
     print(head2)
     print("-" * len(head2) + "-" * 14)
     missed: list[str] = []
     for name, row in data["actions"].items():
-        a, h = row["IPaddr2"], row["haven"]
+        a, h = row[ref], row["haven"]
         if row["target"]:
-            verdict = "target met" if row["target_met"] else "TARGET MISSED"
-            if row["target_met"] and row["cpu_ratio"] < CPU_RATIO_TARGET:
-                verdict = f"forks met; CPU ratio unreachable here (exec floor allows {row['reachable_ratio']:.1f}x)"
             if not row["target_met"]:
+                verdict = "TARGET MISSED"
                 missed.append(name)
+            elif not row["cpu_target"]:
+                verdict = "target met (forks only)"
+            elif row["cpu_ratio"] < CPU_RATIO_TARGET:
+                verdict = f"forks met; CPU ratio unreachable here (exec floor allows {row['reachable_ratio']:.1f}x)"
+            else:
+                verdict = "target met"
         else:
             verdict = "(no target)"
         print(
-            f"{name:<13} {a['wall_ms']:>8.2f} {h['wall_ms']:>8.2f} {fmt_ratio(row['wall_ratio']):>8} "
-            f"{a['cpu_ms']:>8.2f} {h['cpu_ms']:>8.2f} {fmt_ratio(row['cpu_ratio']):>8} "
-            f"{a['forks']:>7} {h['forks']:>7}  {verdict}"
+            f"{name:<13} {a['wall_ms']:>{wc}.2f} {h['wall_ms']:>8.2f} {fmt_ratio(row['wall_ratio']):>8} "
+            f"{a['cpu_ms']:>{wc}.2f} {h['cpu_ms']:>8.2f} {fmt_ratio(row['cpu_ratio']):>8} "
+            f"{a['forks']:>{fc}} {h['forks']:>7}  {verdict}"
         )
     print()
     f = data["exec_floor"]
     print(f"exec floor:  {f['command']} took {f['wall_ms']:.2f} ms wall, {f['cpu_ms']:.2f} ms CPU (median; any exec costs this here)")
-    print(f"target (meta-data, validate-all, probe, monitor): haven forks 0 processes and CPU ratio >= {CPU_RATIO_TARGET:.0f}x")
+    if suite.show_threads:
+        threads = ", ".join(f"{name} {row['haven']['threads']}" for name, row in data["actions"].items())
+        print(f"haven threads (not forks; from the strace run): {threads}")
+    if suite.fork_rows == suite.cpu_rows:
+        print(f"target ({', '.join(suite.cpu_rows)}): haven forks 0 processes and CPU ratio >= {CPU_RATIO_TARGET:.0f}x")
+    else:
+        print(
+            f"target: haven forks 0 processes on {', '.join(suite.fork_rows)}; "
+            f"CPU ratio >= {CPU_RATIO_TARGET:.0f}x on {', '.join(suite.cpu_rows)}"
+        )
     return missed
 
 
 # --------------------------------------------------------------------------
-# Inner process: runs inside namespace a and spawns the agents directly.
+# Inner process: runs inside the suite's namespace and spawns the agents
+# directly.
 # --------------------------------------------------------------------------
 
 
@@ -309,6 +579,7 @@ class Stats:
     wall: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
     forks: int | None = None
+    threads: int | None = None
 
 
 class Spawner:
@@ -383,10 +654,10 @@ _UNFINISHED = re.compile(r"^(fork|vfork|clone|clone3)\((.*?)\s*<unfinished \.\.\
 _RESUMED = re.compile(r"^<\.\.\. (fork|vfork|clone|clone3) resumed>(.*)$")
 
 
-def count_forks(trace: str) -> int:
-    """Successful process creations in `strace -f -o` output, threads excluded."""
+def count_clones(trace: str) -> tuple[int, int]:
+    """Successful (process creations, thread creations) in `strace -f -o` output."""
     pending: dict[str, str] = {}
-    n = 0
+    procs = threads = 0
     for raw in trace.splitlines():
         m = _LINE.match(raw.strip())
         if not m:
@@ -404,78 +675,201 @@ def count_forks(trace: str) -> int:
         if not c:
             continue
         _name, call_args, ret = c.groups()
-        if int(ret) <= 0 or "CLONE_THREAD" in call_args:
+        if int(ret) <= 0:
             continue
-        n += 1
-    return n
+        if "CLONE_THREAD" in call_args:
+            threads += 1
+        else:
+            procs += 1
+    return procs, threads
+
+
+def count_forks(trace: str) -> int:
+    """Successful process creations in `strace -f -o` output, threads excluded."""
+    return count_clones(trace)[0]
 
 
 class Inner:
-    def __init__(self, args: argparse.Namespace, tmp: Path) -> None:
+    """Runs one suite's two agents, timed and under strace, from inside the
+    suite's namespace. Subclasses set up the state and the order of runs."""
+
+    suite: Suite
+
+    def __init__(self, args: argparse.Namespace, tmp: Path, params: dict[str, str]) -> None:
         self.tmp = tmp
         self.iterations = args.iterations
-        self.nic = args.nic
         self.haven = Path(args.haven)
-        link = tmp / "vip"
+        self.ref = self.suite.ref
+        self.agents = self.suite.agents
+        self.rows = self.suite.rows
+        link = tmp / self.suite.name
         link.symlink_to(self.haven)
-        self.argv0 = {"IPaddr2": str(IPADDR2), "haven": str(link)}
+        self.argv0 = {self.ref: str(self.suite.ref_path), "haven": str(link)}
         rsctmp = tmp / "rsctmp"
         rsctmp.mkdir()
-        # Identical environment for both agents. run_arping=false is IPaddr2's
-        # default and turns off haven's duplicate-address probe: equal work.
+        # Identical environment for both agents.
         self.base_env = {
-            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "PATH": PATH_ENV,
             "LANG": "C",
             "OCF_ROOT": OCF_ROOT,
             "HA_RSCTMP": str(rsctmp),
-            "OCF_RESOURCE_INSTANCE": "bench_vip",
-            "OCF_RESKEY_ip": VIP,
-            "OCF_RESKEY_cidr_netmask": VIP_PREFIX,
-            "OCF_RESKEY_nic": self.nic,
-            "OCF_RESKEY_run_arping": "false",
-            "OCF_RESKEY_CRM_meta_timeout": "20000",
+            **params,
         }
         self.spawner = Spawner(tmp)
-        self.stats = {row: {agent: Stats() for agent in AGENTS} for row in ACTIONS}
+        self.stats = {row: {agent: Stats() for agent in self.agents} for row in self.rows}
         # Reference: what exec'ing a trivial binary costs on this machine.
         self.true = shutil.which("true") or "/bin/true"
         self.floor = Stats()
 
-    def env(self, interval: int) -> dict[str, str]:
-        return {**self.base_env, "OCF_RESKEY_CRM_meta_interval": str(interval)}
+    def env(self, row: str) -> dict[str, str]:
+        r = self.rows[row]
+        env = {**self.base_env, "OCF_RESKEY_CRM_meta_interval": str(r.interval)}
+        if r.depth is not None:
+            env["OCF_CHECK_LEVEL"] = str(r.depth)
+        return env
+
+    def describe(self, row: str) -> str:
+        r = self.rows[row]
+        depth = f", OCF_CHECK_LEVEL {r.depth}" if r.depth is not None else ""
+        return f"{row} (action {r.action}, interval {r.interval}{depth})"
 
     def check_rc(self, agent: str, row: str, rc: int, expect: int, how: str = "") -> None:
         if rc != expect:
-            action, interval, _ = ACTIONS[row]
             raise BenchError(
-                f"{agent} {row} (action {action}, interval {interval}){how} exited {rc}, expected {expect}\n"
+                f"{agent} {self.describe(row)}{how} exited {rc}, expected {expect}\n"
                 f"--- {agent} stderr ---\n{self.spawner.stderr_tail()}",
                 EXIT_AGENT,
             )
 
     def once(self, agent: str, row: str, timed: bool = True) -> None:
-        action, interval, expect = ACTIONS[row]
-        r = self.spawner.run([self.argv0[agent], action], self.env(interval))
+        r0 = self.rows[row]
+        r = self.spawner.run([self.argv0[agent], r0.action], self.env(row))
         reap_orphans()
-        self.check_rc(agent, row, r.rc, expect)
+        self.check_rc(agent, row, r.rc, r0.expect)
         if timed:
             s = self.stats[row][agent]
             s.wall.append(r.wall_ms)
             s.cpu.append(r.cpu_ms)
 
     def traced(self, agent: str, row: str) -> None:
-        action, interval, expect = ACTIONS[row]
-        trace = self.tmp / f"strace-{agent}-{row}"
+        r0 = self.rows[row]
+        trace = self.tmp / f"strace-{agent}-{row.replace(' ', '-')}"
         argv = [
             shutil.which("strace") or "strace", "-f", "-qq",
             "-e", "trace=" + ",".join(FORK_SYSCALLS),
             "-o", str(trace),
-            self.argv0[agent], action,
+            self.argv0[agent], r0.action,
         ]  # fmt: skip
-        r = self.spawner.run(argv, self.env(interval))
+        r = self.spawner.run(argv, self.env(row))
         reap_orphans()
-        self.check_rc(agent, row, r.rc, expect, " under strace")
-        self.stats[row][agent].forks = count_forks(trace.read_text(errors="replace"))
+        self.check_rc(agent, row, r.rc, r0.expect, " under strace")
+        s = self.stats[row][agent]
+        s.forks, s.threads = count_clones(trace.read_text(errors="replace"))
+
+    def floor_sample(self) -> None:
+        r = self.spawner.run([self.true], self.env("meta-data"))
+        self.floor.wall.append(r.wall_ms)
+        self.floor.cpu.append(r.cpu_ms)
+
+    def order(self, i: int) -> tuple[str, str]:
+        """The two agents take turns; which goes first alternates."""
+        return self.agents if i % 2 == 0 else self.agents[::-1]
+
+    def measure(self) -> None:
+        raise NotImplementedError
+
+    def extra_results(self) -> dict:
+        return {}
+
+    def results(self) -> dict:
+        suite = self.suite
+        out: dict = {
+            "agent": suite.name,
+            "kernel": platform.release(),
+            "iterations": self.iterations,
+            "reference": {"agent": f"ocf:heartbeat:{self.ref}", "path": str(suite.ref_path)},
+            "haven": str(self.haven),
+            "parameters": {
+                k: v for k, v in self.base_env.items() if k.startswith("OCF_RESKEY_") or k == "OCF_RESOURCE_INSTANCE"
+            },
+            **self.extra_results(),
+            "exec_floor": {
+                "command": self.true,
+                "wall_ms": statistics.median(self.floor.wall),
+                "cpu_ms": statistics.median(self.floor.cpu),
+            },
+            "actions": {},
+        }
+        floor = statistics.median(self.floor.cpu) if self.floor.cpu else 0.0
+        for row, r0 in self.rows.items():
+            per = {}
+            for agent in self.agents:
+                s = self.stats[row][agent]
+                per[agent] = {
+                    "wall_ms": statistics.median(s.wall),
+                    "cpu_ms": statistics.median(s.cpu),
+                    "forks": s.forks,
+                    "threads": s.threads,
+                    "wall_ms_samples": [round(x, 4) for x in s.wall],
+                    "cpu_ms_samples": [round(x, 4) for x in s.cpu],
+                }
+            a, h = per[self.ref], per["haven"]
+            # rusage has microsecond resolution: a 0 median means < 1 us.
+            wall_ratio = a["wall_ms"] / h["wall_ms"] if h["wall_ms"] > 0 else None
+            cpu_ratio = a["cpu_ms"] / max(h["cpu_ms"], 0.001)
+            fork_target = row in suite.fork_rows
+            cpu_target = row in suite.cpu_rows
+            target = fork_target or cpu_target
+            met = None
+            # The best ratio any program could reach: the reference's cost
+            # over the cost of exec'ing /usr/bin/true. When even that is below
+            # the target, the ratio target is unreachable on this machine; it
+            # is reported as such and only the fork count is enforced.
+            reachable = a["cpu_ms"] / max(floor, 0.001)
+            if target:
+                ratio_ok = not cpu_target or cpu_ratio >= CPU_RATIO_TARGET or reachable < CPU_RATIO_TARGET
+                met = h["forks"] == 0 and ratio_ok
+            out["actions"][row] = {
+                **per,
+                "action": r0.action,
+                "interval_ms": r0.interval,
+                "check_level": r0.depth,
+                "expect": r0.expect,
+                "wall_ratio": wall_ratio,
+                "cpu_ratio": cpu_ratio,
+                "target": target,
+                "fork_target": fork_target,
+                "cpu_target": cpu_target,
+                "target_met": met,
+                "reachable_ratio": reachable,
+            }
+        if suite is VIP_SUITE:
+            out["ipaddr2"] = str(suite.ref_path)  # kept from the first JSON format
+        return out
+
+    def cleanup(self) -> None:
+        self.spawner.kill_current()
+
+
+class VipInner(Inner):
+    suite = VIP_SUITE
+
+    def __init__(self, args: argparse.Namespace, tmp: Path) -> None:
+        self.nic = args.nic
+        # run_arping=false is IPaddr2's default and turns off haven's
+        # duplicate-address probe: equal work.
+        super().__init__(
+            args,
+            tmp,
+            {
+                "OCF_RESOURCE_INSTANCE": "bench_vip",
+                "OCF_RESKEY_ip": VIP,
+                "OCF_RESKEY_cidr_netmask": VIP_PREFIX,
+                "OCF_RESKEY_nic": self.nic,
+                "OCF_RESKEY_run_arping": "false",
+                "OCF_RESKEY_CRM_meta_timeout": "20000",
+            },
+        )
 
     def address_present(self) -> bool:
         r = subprocess.run(
@@ -494,82 +888,117 @@ class Inner:
             raise BenchError(f"{VIP} is already on {self.nic} before the run")
         # Warm-up (page cache, first exec): every action once, not timed;
         # it also checks every exit code before anything is measured.
-        for agent in AGENTS:
+        for agent in self.agents:
             self.once(agent, "meta-data", timed=False)
             self.once(agent, "validate-all", timed=False)
             self.cycle(agent, timed=False)
         # Fork counts: one extra run of each action under strace.
-        for agent in AGENTS:
+        for agent in self.agents:
             for row in ("meta-data", "validate-all", "probe", "start", "monitor", "stop"):
                 self.traced(agent, row)
         if self.address_present():
             raise BenchError(f"{VIP} is still on {self.nic} after the stop runs")
         # Timed runs, agents interleaved; which agent goes first alternates.
         for i in range(self.iterations):
-            order = AGENTS if i % 2 == 0 else AGENTS[::-1]
+            order = self.order(i)
             for row in ("meta-data", "validate-all"):
                 for agent in order:
                     self.once(agent, row)
             for agent in order:
                 self.cycle(agent)
-            r = self.spawner.run([self.true], self.env(0))
-            self.floor.wall.append(r.wall_ms)
-            self.floor.cpu.append(r.cpu_ms)
+            self.floor_sample()
         if self.address_present():
             raise BenchError(f"{VIP} is still on {self.nic} after the last stop")
 
-    def results(self) -> dict:
-        out: dict = {
-            "kernel": platform.release(),
-            "iterations": self.iterations,
-            "ipaddr2": str(IPADDR2),
-            "haven": str(self.haven),
-            "parameters": {k: v for k, v in self.base_env.items() if k.startswith("OCF_RESKEY_") or k == "OCF_RESOURCE_INSTANCE"},
-            "exec_floor": {
-                "command": self.true,
-                "wall_ms": statistics.median(self.floor.wall),
-                "cpu_ms": statistics.median(self.floor.cpu),
-            },
-            "actions": {},
-        }
-        for row in ACTIONS:
-            per = {}
-            for agent in AGENTS:
-                s = self.stats[row][agent]
-                per[agent] = {
-                    "wall_ms": statistics.median(s.wall),
-                    "cpu_ms": statistics.median(s.cpu),
-                    "forks": s.forks,
-                    "wall_ms_samples": [round(x, 4) for x in s.wall],
-                    "cpu_ms_samples": [round(x, 4) for x in s.cpu],
-                }
-            a, h = per["IPaddr2"], per["haven"]
-            # rusage has microsecond resolution: a 0 median means < 1 us.
-            wall_ratio = a["wall_ms"] / h["wall_ms"] if h["wall_ms"] > 0 else None
-            cpu_ratio = a["cpu_ms"] / max(h["cpu_ms"], 0.001)
-            target = row in TARGET_ROWS
-            met = None
-            # The best ratio any program could reach: IPaddr2's cost over the
-            # cost of exec'ing /usr/bin/true. When even that is below the
-            # target, the ratio target is unreachable on this machine; it is
-            # reported as such and only the fork count is enforced.
-            floor = statistics.median(self.floor.cpu) if self.floor.cpu else 0.0
-            reachable = a["cpu_ms"] / max(floor, 0.001)
-            if target:
-                ratio_ok = cpu_ratio >= CPU_RATIO_TARGET or reachable < CPU_RATIO_TARGET
-                met = h["forks"] == 0 and ratio_ok
-            out["actions"][row] = {
-                **per,
-                "wall_ratio": wall_ratio,
-                "cpu_ratio": cpu_ratio,
-                "target": target,
-                "target_met": met,
-                "reachable_ratio": reachable,
-            }
-        return out
 
-    def cleanup(self) -> None:
-        self.spawner.kill_current()
+def mount_points() -> set[str]:
+    """Mount points in this process's mount namespace (octal escapes as the
+    kernel writes them; ours contain none)."""
+    with open("/proc/self/mountinfo") as f:
+        return {line.split()[4] for line in f if line.strip()}
+
+
+class FsInner(Inner):
+    suite = FS_SUITE
+    monitors = tuple(f"monitor d{d}" for d in FS_DEPTHS)
+
+    def __init__(self, args: argparse.Namespace, tmp: Path) -> None:
+        self.device = args.device
+        self.directory = args.directory
+        super().__init__(
+            args,
+            tmp,
+            {
+                "OCF_RESOURCE_INSTANCE": "bench_fs",
+                "OCF_RESKEY_device": self.device,
+                "OCF_RESKEY_directory": self.directory,
+                "OCF_RESKEY_fstype": FS_TYPE,
+                "OCF_RESKEY_CRM_meta_timeout": "40000",
+            },
+        )
+
+    def mounted(self) -> bool:
+        return self.directory in mount_points()
+
+    def expect_mounted(self, want: bool, when: str) -> None:
+        if self.mounted() != want:
+            raise BenchError(f"{self.directory} is {'not ' if want else 'still '}mounted {when}", EXIT_AGENT)
+
+    def measure(self) -> None:
+        if self.mounted():
+            raise BenchError(f"{self.directory} is already mounted before the run")
+        every = ("meta-data", "validate-all", "probe", "start", *self.monitors, "stop")
+        # Warm-up (page cache, first exec): every action once, not timed;
+        # it also checks every exit code before anything is measured.
+        for agent in self.agents:
+            for row in every:
+                self.once(agent, row, timed=False)
+                if row in ("start", "stop"):
+                    self.expect_mounted(row == "start", f"after {agent} {row}")
+        # Fork counts: one extra run of each action under strace.
+        for agent in self.agents:
+            for row in every:
+                self.traced(agent, row)
+        self.expect_mounted(False, "after the stop runs")
+        # Timed runs, agents interleaved; which agent goes first alternates.
+        # The first agent mounts the filesystem, both agents' monitors run
+        # against that one mount, the first agent unmounts it; then the
+        # second agent's start/stop cycle.
+        for i in range(self.iterations):
+            first, second = order = self.order(i)
+            for row in ("meta-data", "validate-all", "probe"):
+                for agent in order:
+                    self.once(agent, row)
+            self.once(first, "start")
+            for row in self.monitors:
+                for agent in order:
+                    self.once(agent, row)
+            self.once(first, "stop")
+            self.once(second, "start")
+            self.once(second, "stop")
+            self.floor_sample()
+        self.expect_mounted(False, "after the last stop")
+
+    def extra_results(self) -> dict:
+        return {
+            "setup": f"{FS_IMAGE_MIB} MiB {FS_TYPE} image on {self.device}, mounted on {self.directory} "
+            "in a private mount namespace"
+        }
+
+    def unmount(self) -> None:
+        """Unmount whatever is left on the mount point (in our namespace only)."""
+        for lazy in (False, False, True):
+            if not self.mounted():
+                return
+            argv = ["umount", *(["--lazy"] if lazy else []), self.directory]
+            try:
+                r = subprocess.run(argv, capture_output=True, text=True, timeout=SETUP_TIMEOUT, stdin=subprocess.DEVNULL)
+                if r.returncode != 0:
+                    log(f"`{' '.join(argv)}` failed: {r.stderr.strip()}")
+            except subprocess.TimeoutExpired:
+                log(f"`{' '.join(argv)}` timed out")
+        if self.mounted():
+            log(f"{self.directory} is still mounted in the bench's mount namespace (gone when it exits)")
 
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -637,23 +1066,27 @@ def own_netns_inode() -> int:
     return os.stat("/proc/self/ns/net").st_ino
 
 
-def inner(args: argparse.Namespace) -> int:
+def finish_inner(bench: Inner, subreaper: bool) -> None:
+    shield_cleanup()
+    bench.cleanup()
+    if subreaper:
+        killed = finish_children()
+        for pid, cmd in killed.items():
+            log(f"killed a process still running 5 s after the last action: {pid} {cmd}")
+
+
+def inner_vip(args: argparse.Namespace) -> int:
     # vip keeps state in /run/haven/vip/net-<netns inode>; ours is throwaway.
     state_dir = HAVEN_RUN_DIR / f"net-{own_netns_inode()}"
     preexisting = [d for d in (HAVEN_RUN_DIR.parent, HAVEN_RUN_DIR) if d.exists()]
     subreaper = become_subreaper()
     with tempfile.TemporaryDirectory(prefix="hvbench-inner-") as tmp:
-        bench = Inner(args, Path(tmp))
+        bench = VipInner(args, Path(tmp))
         try:
             bench.measure()
             results = bench.results()
         finally:
-            shield_cleanup()
-            bench.cleanup()
-            if subreaper:
-                killed = finish_children()
-                for pid, cmd in killed.items():
-                    log(f"killed a process still running 5 s after the last action: {pid} {cmd}")
+            finish_inner(bench, subreaper)
             shutil.rmtree(state_dir, ignore_errors=True)
             for d in (HAVEN_RUN_DIR, HAVEN_RUN_DIR.parent):
                 if d not in preexisting:
@@ -666,26 +1099,58 @@ def inner(args: argparse.Namespace) -> int:
     return 0
 
 
+def inner_fs(args: argparse.Namespace) -> int:
+    # Refuse to mount anything unless this is a mount namespace of our own.
+    parent_ns = os.stat(f"/proc/{os.getppid()}/ns/mnt").st_ino
+    if os.stat("/proc/self/ns/mnt").st_ino == parent_ns:
+        raise BenchError("--inner-fs must run in its own mount namespace (run.py starts it under unshare --mount)")
+    subreaper = become_subreaper()
+    with tempfile.TemporaryDirectory(prefix="hvbench-inner-") as tmp:
+        bench = FsInner(args, Path(tmp))
+        try:
+            bench.measure()
+            results = bench.results()
+        finally:
+            # Processes first (they could hold the mount), then the mount.
+            finish_inner(bench, subreaper)
+            bench.unmount()
+    results["subreaper"] = subreaper
+    Path(args.results).write_text(json.dumps(results))
+    return 0
+
+
 # --------------------------------------------------------------------------
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        description="Benchmark Debian's IPaddr2 against haven's vip agent, side by side, in throwaway network namespaces.",
+        description="Benchmark Debian's resource agents against haven's, side by side, in throwaway namespaces: "
+        "IPaddr2 against vip, Filesystem against filesystem.",
+    )
+    p.add_argument(
+        "--agent",
+        choices=[*SUITES, "all"],
+        default="all",
+        help="which haven agent to benchmark against the agent it replaces (default: all)",
     )
     p.add_argument("--haven", help=f"haven binary (default: {DEFAULT_HAVEN})")
     p.add_argument("--iterations", type=int, default=30, help="timed runs per action and agent (default: 30)")
     p.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     p.add_argument("--json", metavar="FILE", help="also write the numbers as JSON to FILE")
-    # Internal: the re-executed measuring process inside namespace a.
+    # Internal: the re-executed measuring processes inside the namespaces.
     p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--inner-fs", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--nic", help=argparse.SUPPRESS)
+    p.add_argument("--device", help=argparse.SUPPRESS)
+    p.add_argument("--directory", help=argparse.SUPPRESS)
     p.add_argument("--results", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if not 1 <= a.iterations <= 10000:
         p.error("--iterations must be between 1 and 10000")
     if a.inner and not (a.nic and a.results and a.haven):
         p.error("--inner needs --nic, --results and --haven")
+    if a.inner_fs and not (a.device and a.directory and a.results and a.haven):
+        p.error("--inner-fs needs --device, --directory, --results and --haven")
     return a
 
 
@@ -693,7 +1158,11 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     install_signal_handlers()
     try:
-        return inner(args) if args.inner else outer(args)
+        if args.inner:
+            return inner_vip(args)
+        if args.inner_fs:
+            return inner_fs(args)
+        return outer(args)
     except BenchError as e:
         print(f"bench: error: {e}", file=sys.stderr)
         return e.code

@@ -1,6 +1,7 @@
 //! The error every agent action returns, and the one place where errors
 //! become OCF exit codes.
 
+use crate::agents::director::DirectorError;
 use crate::agents::filesystem::FsError;
 use crate::agents::vip::VipError;
 use crate::exec::ExecError;
@@ -22,6 +23,8 @@ pub enum AgentError {
     Vip(#[from] VipError),
     #[error(transparent)]
     Fs(#[from] FsError),
+    #[error(transparent)]
+    Director(#[from] DirectorError),
     #[error(transparent)]
     Exec(#[from] ExecError),
     #[error(transparent)]
@@ -59,6 +62,19 @@ impl AgentError {
                 VipError::Net(e) => net_status(e),
             },
             AgentError::Exec(e) => exec_status(e),
+            AgentError::Director(e) => match e {
+                DirectorError::Config(_) | DirectorError::NoService => Status::ErrConfigured,
+                DirectorError::Backend(crate::lb::LbError::NoIpvs) => Status::ErrInstalled,
+                DirectorError::Backend(crate::lb::LbError::IpvsUnimplemented) => Status::ErrConfigured,
+                DirectorError::Backend(crate::lb::LbError::Exec(e)) => exec_status(e),
+                DirectorError::Backend(_)
+                | DirectorError::Io { .. }
+                | DirectorError::Died { .. }
+                | DirectorError::Slow { .. }
+                | DirectorError::Stale { .. }
+                | DirectorError::KernelDiffers { .. }
+                | DirectorError::TableLeft { .. } => Status::ErrGeneric,
+            },
             AgentError::Hung(_) => Status::ErrGeneric,
             AgentError::Fs(e) => match e {
                 FsError::Clone { .. } => Status::ErrConfigured,

@@ -45,17 +45,39 @@ pub struct Finished {
 /// Run `argv` until it exits or the deadline passes (then it is killed).
 /// Returns its exit code and output whatever the code; see [`run_ok`].
 pub fn run(argv: &[&str], deadline: &Deadline) -> Result<Finished, ExecError> {
+    run_inner(argv, None, deadline)
+}
+
+/// [`run`] with `input` written to the program's standard input.
+pub fn run_with_input(argv: &[&str], input: &[u8], deadline: &Deadline) -> Result<Finished, ExecError> {
+    let f = run_inner(argv, Some(input), deadline)?;
+    if f.code == 0 {
+        Ok(f)
+    } else {
+        Err(ExecError::Failed { command: argv.join(" "), code: f.code, stderr: one_line(&f.stderr) })
+    }
+}
+
+fn run_inner(argv: &[&str], input: Option<&[u8]>, deadline: &Deadline) -> Result<Finished, ExecError> {
     let (program, args) = argv.split_first().ok_or_else(|| ExecError::NotFound { program: String::new() })?;
     let path = which(program).ok_or_else(|| ExecError::NotFound { program: program.to_string() })?;
     let command = argv.join(" ");
     let mut child = Command::new(&path)
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env("LC_ALL", "C")
         .spawn()
         .map_err(|source| ExecError::Spawn { program: program.to_string(), source })?;
+    if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
+        use std::io::Write;
+        let data = data.to_vec();
+        // A writer thread: the program may not read all of it before exiting.
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+    }
     // Drain both pipes in threads so a chatty program cannot block on a
     // full pipe while we wait for it.
     let drain = |r: Option<Box<dyn Read + Send>>| {

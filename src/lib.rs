@@ -5,6 +5,8 @@ pub mod agents;
 pub mod error;
 pub mod exec;
 pub mod generate;
+pub mod lb;
 pub mod mount;
 pub mod net;
 pub mod ocf;
+pub mod probe;

@@ -56,6 +56,37 @@ enum Command {
     /// announcer; started by vip start with arp_bg).
     #[command(hide = true)]
     Announce { ifindex: u32, ifname: String, mac: String, ip: std::net::IpAddr, count: u32, interval_ms: u64 },
+    /// The load balancer: health checks programming the kernel (ldirectord.cf).
+    Director {
+        #[command(subcommand)]
+        command: DirectorCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DirectorCommand {
+    /// Run the director daemon in the foreground until SIGTERM.
+    Run {
+        /// ldirectord.cf-style configuration file.
+        #[arg(long)]
+        config: std::path::PathBuf,
+        /// The nftables table (and state directory) of this director.
+        #[arg(long, default_value = "haven_director")]
+        table: String,
+        /// Override the configuration's backend: auto, nftables or ipvs.
+        #[arg(long)]
+        backend: Option<String>,
+    },
+    /// Show the live table and each real server's health.
+    Status {
+        #[arg(long, default_value = "haven_director")]
+        table: String,
+    },
+    /// Validate a configuration file (errors with line numbers).
+    Check {
+        #[arg(long)]
+        config: std::path::PathBuf,
+    },
 }
 
 /// The agent a link name stands for: "vip", or rgmanager-style "haven-vip.sh".
@@ -105,6 +136,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Director { command } => director(command),
         Command::Announce { ifindex, ifname, mac, ip, count, interval_ms } => {
             let Some(mac) = parse_mac(&mac) else {
                 eprintln!("haven announce: malformed MAC address {mac:?}");
@@ -167,6 +199,58 @@ fn run_generate(
         }
     }
     Ok(())
+}
+
+fn director(command: DirectorCommand) -> ExitCode {
+    use haven::lb::{config::BackendChoice, daemon, status};
+    match command {
+        DirectorCommand::Run { config, table, backend } => {
+            let backend = match backend.as_deref() {
+                None => None,
+                Some("auto") => Some(BackendChoice::Auto),
+                Some("nftables") | Some("nft") => Some(BackendChoice::Nftables),
+                Some("ipvs") => Some(BackendChoice::Ipvs),
+                Some(other) => {
+                    eprintln!("haven director: unknown backend {other:?} (auto, nftables, ipvs)");
+                    return ExitCode::from(2);
+                }
+            };
+            match daemon::run(daemon::Options { config, table, backend }) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("haven director: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        DirectorCommand::Status { table } => match status::Status::read(&status::state_dir(&table)) {
+            Some(st) => {
+                print!("{}", st.display());
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!(
+                    "haven director: no director runs with table {table} (no status in {})",
+                    status::state_dir(&table).display()
+                );
+                ExitCode::from(3)
+            }
+        },
+        DirectorCommand::Check { config } => match daemon::check(&config) {
+            Ok(cfg) => {
+                for w in &cfg.warnings {
+                    eprintln!("warning: {w}");
+                }
+                let reals: usize = cfg.virtuals.iter().map(|v| v.reals.len()).sum();
+                println!("{}: OK ({} virtual services, {reals} real servers)", config.display(), cfg.virtuals.len());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
 }
 
 fn parse_mac(s: &str) -> Option<[u8; 6]> {

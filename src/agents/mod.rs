@@ -1,12 +1,13 @@
 //! The agents haven ships, by name.
 
+pub mod director;
 pub mod filesystem;
 pub mod vip;
 
 use crate::ocf::Agent;
 
 /// Every agent, in the order `haven agents` lists them.
-pub static ALL: &[&dyn Agent] = &[&vip::Vip, &filesystem::Filesystem];
+pub static ALL: &[&dyn Agent] = &[&vip::Vip, &filesystem::Filesystem, &director::Director];
 
 pub fn find(name: &str) -> Option<&'static dyn Agent> {
     ALL.iter().copied().find(|a| a.spec().name == name)

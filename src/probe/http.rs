@@ -46,8 +46,13 @@ pub fn check(
     wire::write_all(&mut s, addr, &request_bytes(method, path, &host), d)?;
     // HTTP/1.0 with Connection: close: the server ends the answer.
     let raw = wire::read_until(&mut s, addr, d, |_| false)?;
-    let Some((status, line, body)) = parse(&raw) else {
-        let first = String::from_utf8_lossy(&raw).lines().next().unwrap_or_default().to_string();
+    judge(addr, &raw, expect)
+}
+
+/// A 2xx answer whose body matches: healthy. Redirects are failures.
+pub fn judge(addr: SocketAddr, raw: &[u8], expect: &Expect) -> Result<(), ProbeError> {
+    let Some((status, line, body)) = parse(raw) else {
+        let first = String::from_utf8_lossy(raw).lines().next().unwrap_or_default().to_string();
         return Err(ProbeError::NotHttp { addr, line: first });
     };
     if !(200..300).contains(&status) {

@@ -5,6 +5,8 @@
 //! bounded by a timeout, and reads at most [`MAX_RESPONSE`] bytes.
 
 mod http;
+mod ping;
+mod tls;
 mod wire;
 
 use crate::exec;
@@ -93,6 +95,17 @@ pub enum Probe {
         host: Option<String>,
         expect: Expect,
     },
+    /// HTTP over TLS; `verify` checks the certificate against the system
+    /// CA store and the host name (SNI is the host, or the address).
+    Https {
+        method: String,
+        path: String,
+        host: Option<String>,
+        expect: Expect,
+        verify: bool,
+    },
+    /// ICMP echo.
+    Ping,
     Greeting {
         kind: Greeting,
     },
@@ -124,6 +137,8 @@ pub enum ProbeError {
     Unexpected { addr: SocketAddr, expected: String },
     #[error("{addr}: greeting {line:?} is not a healthy {kind:?} server's")]
     Greeting { addr: SocketAddr, kind: Greeting, line: String },
+    #[error("{addr}: TLS: {why}")]
+    Tls { addr: SocketAddr, why: String },
     #[error("check command failed for {addr}: {source}")]
     External { addr: SocketAddr, source: exec::ExecError },
 }
@@ -137,6 +152,10 @@ impl Probe {
             Probe::Http { method, path, host, expect } => {
                 http::check(addr, method, path, host.as_deref(), expect, &deadline)
             }
+            Probe::Https { method, path, host, expect, verify } => {
+                tls::check_https(addr, method, path, host.as_deref(), *verify, expect, &deadline)
+            }
+            Probe::Ping => ping::echo(addr, &deadline),
             Probe::Greeting { kind } => {
                 let mut s = wire::connect(addr, &deadline)?;
                 let line = wire::read_line(&mut s, addr, &deadline)?;

@@ -206,3 +206,25 @@ fn agents_directory_is_the_install_layout() {
         assert_eq!(target.to_str(), Some("/usr/sbin/haven"));
     }
 }
+
+#[test]
+fn rgmanager_metadata_has_its_extras() {
+    for agent in agents() {
+        let out = Command::new(HAVEN).args(["agent", "--rgmanager", &agent, "meta-data"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(&format!("<resource-agent name=\"haven-{agent}\"")), "{text}");
+        assert_eq!(text.matches("primary=\"1\"").count(), 1, "exactly one primary attribute");
+        assert!(text.contains("<special tag=\"rgmanager\">"));
+        assert!(text.contains("<action name=\"status\""), "rgmanager calls status");
+        // rgmanager runs /usr/share/cluster/haven-<agent>.sh: same answer.
+        let dir = std::env::temp_dir().join(format!("haven-rgm-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let link = dir.join(format!("haven-{agent}.sh"));
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(HAVEN, &link).unwrap();
+        let via_link = Command::new(&link).arg("meta-data").output().unwrap();
+        assert_eq!(via_link.stdout, out.stdout);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -39,6 +39,30 @@ fn setup_for(agent: &str) -> Setup {
                 _keep: vec![Box::new(img), Box::new(ns)],
             }
         }
+        "director" => {
+            let ns = Netns::new();
+            let cfg = std::env::temp_dir().join(format!("haven-conf-{}.cf", ns.name));
+            std::fs::write(
+                &cfg,
+                "checkinterval = 1\nvirtual = 198.51.100.77:80\n\treal = 203.0.113.11:80 masq\n\tchecktype = on\n",
+            )
+            .expect("write the director configuration");
+            let params = vec![
+                ("configfile".to_string(), cfg.display().to_string()),
+                ("table".to_string(), format!("hvt_conf_{}", std::process::id())),
+            ];
+            struct RemoveFile(std::path::PathBuf);
+            impl Drop for RemoveFile {
+                fn drop(&mut self) {
+                    let _ = std::fs::remove_file(&self.0);
+                }
+            }
+            Setup {
+                prefix: vec!["ip".into(), "netns".into(), "exec".into(), ns.name.clone()],
+                params,
+                _keep: vec![Box::new(ns), Box::new(RemoveFile(cfg))],
+            }
+        }
         other => panic!("no ocf-tester setup for agent {other}: add one here"),
     }
 }

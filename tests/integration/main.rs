@@ -5,6 +5,7 @@
 mod cli;
 mod common;
 mod conformance;
+mod director;
 mod filesystem;
 mod generate;
 mod vip;

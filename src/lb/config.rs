@@ -1,0 +1,737 @@
+//! ldirectord.cf, parsed: global settings and virtual/virtual6 blocks with
+//! their real servers, the defaults ldirectord itself uses, and every error
+//! with its line number.
+
+use crate::probe::{Expect, Greeting, Probe};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Gate,
+    Masq,
+    Ipip,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Gate => "Route",
+            Method::Masq => "Masq",
+            Method::Ipip => "Tunnel",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Fwmark(u32),
+}
+
+/// How a real server is checked.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CheckType {
+    Connect,
+    Negotiate,
+    /// Negotiate every n-th check, connect otherwise (ldirectord's numeric
+    /// checktype).
+    Every(u32),
+    Ping,
+    External,
+    On,
+    Off,
+}
+
+#[derive(Clone, Debug)]
+pub struct Real {
+    pub addr: SocketAddr,
+    pub method: Method,
+    pub weight: u32,
+    /// Per-real request/receive overrides.
+    pub request: Option<String>,
+    pub receive: Option<String>,
+    pub line: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct Virtual {
+    /// Address and port (port 0 for fwmark services).
+    pub addr: SocketAddr,
+    pub protocol: Protocol,
+    pub reals: Vec<Real>,
+    pub scheduler: String,
+    pub persistent: Option<Duration>,
+    pub netmask: Option<String>,
+    pub checktype: CheckType,
+    pub service: String,
+    pub checkport: Option<u16>,
+    pub request: String,
+    pub receive: String,
+    pub httpmethod: String,
+    pub virtualhost: Option<String>,
+    pub checkcommand: Option<String>,
+    /// https checks: verify the certificate (haven extension, default no).
+    pub verify_tls: bool,
+    pub checkinterval: Duration,
+    pub checktimeout: Duration,
+    pub negotiatetimeout: Duration,
+    pub failurecount: u32,
+    pub quiescent: bool,
+    pub fallback: Option<Real>,
+    pub fallbackcommand: Option<String>,
+    pub line: usize,
+}
+
+impl Virtual {
+    /// "TCP 198.51.100.10:80" / "FWM 7", as ipvsadm shows services.
+    pub fn label(&self) -> String {
+        match self.protocol {
+            Protocol::Tcp => format!("TCP  {}", self.addr),
+            Protocol::Udp => format!("UDP  {}", self.addr),
+            Protocol::Fwmark(m) => format!("FWM  {m}"),
+        }
+    }
+
+    /// The probe for one real server at one check (`n` counts checks, for
+    /// numeric checktypes). None: no network check (on/off).
+    pub fn probe_for(&self, real: &Real, n: u64) -> Option<Probe> {
+        let negotiate = match &self.checktype {
+            CheckType::On | CheckType::Off => return None,
+            CheckType::Connect => false,
+            CheckType::Negotiate => true,
+            CheckType::Every(k) => n % u64::from((*k).max(1)) == 0,
+            CheckType::Ping => return Some(Probe::Ping),
+            CheckType::External => {
+                let cmd = self.checkcommand.clone().unwrap_or_default();
+                return Some(Probe::External { argv: vec![cmd] });
+            }
+        };
+        if !negotiate {
+            return Some(Probe::Connect);
+        }
+        let request = real.request.clone().unwrap_or_else(|| self.request.clone());
+        let receive = real.receive.clone().unwrap_or_else(|| self.receive.clone());
+        Some(match self.service.as_str() {
+            "http" | "https" => {
+                let path = if request.starts_with('/') { request } else { format!("/{request}") };
+                let (method, host, expect) =
+                    (self.httpmethod.clone(), self.virtualhost.clone(), Expect::from_receive(&receive));
+                if self.service == "https" {
+                    Probe::Https { method, path, host, expect, verify: self.verify_tls }
+                } else {
+                    Probe::Http { method, path, host, expect }
+                }
+            }
+            "smtp" => Probe::Greeting { kind: Greeting::Smtp },
+            "pop" => Probe::Greeting { kind: Greeting::Pop },
+            "imap" => Probe::Greeting { kind: Greeting::Imap },
+            "ftp" => Probe::Greeting { kind: Greeting::Ftp },
+            // MySQL servers speak first (the handshake packet).
+            "mysql" => Probe::Exchange { request: Vec::new(), expect: Expect::Any },
+            "simpletcp" => {
+                Probe::Exchange { request: unescape(&request).into_bytes(), expect: Expect::from_receive(&receive) }
+            }
+            _ => Probe::Connect,
+        })
+    }
+
+    /// Where checks go for a real server (checkport overrides its port).
+    pub fn check_addr(&self, real: &Real) -> SocketAddr {
+        SocketAddr::new(real.addr.ip(), self.checkport.unwrap_or(real.addr.port()))
+    }
+
+    pub fn timeout_for(&self, probe: &Probe) -> Duration {
+        match probe {
+            Probe::Connect | Probe::Ping | Probe::External { .. } => self.checktimeout,
+            _ => self.negotiatetimeout,
+        }
+    }
+}
+
+/// Which kernel engine programs the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendChoice {
+    Auto,
+    Nftables,
+    Ipvs,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub virtuals: Vec<Virtual>,
+    pub autoreload: bool,
+    pub callback: Option<String>,
+    pub backend: BackendChoice,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{file}:{line}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+/// Settings that may appear globally and be overridden per virtual.
+#[derive(Clone, Debug, Default)]
+struct Shared {
+    checkinterval: Option<u64>,
+    checktimeout: Option<u64>,
+    negotiatetimeout: Option<u64>,
+    failurecount: Option<u32>,
+    quiescent: Option<bool>,
+    checktype: Option<CheckType>,
+    fallback: Option<Real>,
+    fallbackcommand: Option<String>,
+}
+
+/// ldirectord's default service for well-known ports.
+fn service_for_port(port: u16) -> &'static str {
+    match port {
+        80 => "http",
+        443 => "https",
+        21 => "ftp",
+        25 | 587 => "smtp",
+        110 => "pop",
+        143 => "imap",
+        3306 => "mysql",
+        5432 => "pgsql",
+        53 => "dns",
+        _ => "none",
+    }
+}
+
+fn port_by_name(s: &str) -> Option<u16> {
+    Some(match s {
+        "http" | "www" => 80,
+        "https" => 443,
+        "ftp" => 21,
+        "smtp" => 25,
+        "submission" => 587,
+        "pop3" | "pop" => 110,
+        "imap" | "imap2" => 143,
+        "imaps" => 993,
+        "pop3s" => 995,
+        "mysql" => 3306,
+        "postgresql" | "pgsql" => 5432,
+        "domain" | "dns" => 53,
+        "ldap" => 389,
+        "nntp" => 119,
+        "sip" => 5060,
+        _ => return s.parse().ok(),
+    })
+}
+
+/// Undo the \n, \r, \t escapes simpletcp requests use.
+fn unescape(s: &str) -> String {
+    s.replace("\\r", "\r").replace("\\n", "\n").replace("\\t", "\t")
+}
+
+fn unquote(s: &str) -> &str {
+    let t = s.trim();
+    if t.len() >= 2 && (t.starts_with('"') && t.ends_with('"') || t.starts_with('\'') && t.ends_with('\'')) {
+        &t[1..t.len() - 1]
+    } else {
+        t
+    }
+}
+
+fn yes_no(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" | "y" | "true" | "on" | "1" => Some(true),
+        "no" | "n" | "false" | "off" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// "ip", "ip:port", "[v6]:port", "[v6]" with a default port.
+fn parse_hostport(s: &str, default_port: u16) -> Option<SocketAddr> {
+    let s = s.trim();
+    if let Some(rest) = s.strip_prefix('[') {
+        let (ip, after) = rest.split_once(']')?;
+        let ip: IpAddr = ip.parse().ok()?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => port_by_name(p)?,
+            None if after.is_empty() => default_port,
+            None => return None,
+        };
+        return Some(SocketAddr::new(ip, port));
+    }
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(SocketAddr::new(ip, default_port));
+    }
+    let (ip, port) = s.rsplit_once(':')?;
+    Some(SocketAddr::new(ip.parse().ok()?, port_by_name(port)?))
+}
+
+struct Parser<'a> {
+    file: &'a str,
+    cfg: Config,
+    global: Shared,
+    current: Option<(Virtual, Shared)>,
+}
+
+impl<'a> Parser<'a> {
+    fn err(&self, line: usize, message: impl Into<String>) -> ConfigError {
+        ConfigError { file: self.file.to_string(), line, message: message.into() }
+    }
+
+    fn shared_key(&self, sh: &mut Shared, key: &str, value: &str, line: usize) -> Result<bool, ConfigError> {
+        let num = |v: &str| -> Result<u64, ConfigError> {
+            v.parse::<u64>().map_err(|_| self.err(line, format!("{key} must be a number of seconds, not {v:?}")))
+        };
+        match key {
+            "checkinterval" => sh.checkinterval = Some(num(value)?.max(1)),
+            "checktimeout" => sh.checktimeout = Some(num(value)?.max(1)),
+            "negotiatetimeout" => sh.negotiatetimeout = Some(num(value)?.max(1)),
+            "failurecount" => {
+                let n = value
+                    .parse::<u32>()
+                    .map_err(|_| self.err(line, format!("failurecount must be a number, not {value:?}")))?;
+                sh.failurecount = Some(n.max(1));
+            }
+            "quiescent" => {
+                sh.quiescent = Some(yes_no(value).ok_or_else(|| self.err(line, "quiescent must be yes or no"))?)
+            }
+            "checktype" => sh.checktype = Some(self.checktype(value, line)?),
+            "fallback" => sh.fallback = if value.is_empty() { None } else { Some(self.real(value, 0, line)?) },
+            "fallbackcommand" => sh.fallbackcommand = Some(unquote(value).to_string()),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn checktype(&self, v: &str, line: usize) -> Result<CheckType, ConfigError> {
+        Ok(match v.to_ascii_lowercase().as_str() {
+            "connect" => CheckType::Connect,
+            "negotiate" => CheckType::Negotiate,
+            "ping" => CheckType::Ping,
+            "external" | "external-perl" => CheckType::External,
+            "on" => CheckType::On,
+            "off" => CheckType::Off,
+            n => match n.parse::<u32>() {
+                Ok(k) if k > 0 => CheckType::Every(k),
+                _ => {
+                    return Err(self.err(
+                        line,
+                        format!("checktype {v:?}: use connect, negotiate, ping, external, on, off or a number"),
+                    ))
+                }
+            },
+        })
+    }
+
+    /// `ip[:port] [gate|masq|ipip] [weight] ["request", "receive"]`
+    fn real(&self, value: &str, default_port: u16, line: usize) -> Result<Real, ConfigError> {
+        let mut rest = value.trim();
+        let (addr_text, after) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        rest = after.trim();
+        if addr_text.contains("->") {
+            return Err(self.err(line, "real server ranges (a->b) are not supported; list each real server"));
+        }
+        let addr = parse_hostport(addr_text, default_port)
+            .ok_or_else(|| self.err(line, format!("{addr_text:?} is not ip[:port] or [ipv6]:port")))?;
+        let mut method = Method::Gate;
+        let mut weight = 1;
+        let mut request = None;
+        let mut receive = None;
+        // Quoted request/receive pair at the end.
+        if let Some(q) = rest.find('"') {
+            let quoted = &rest[q..];
+            let parts: Vec<&str> = quoted.split('"').collect();
+            // "a", "b" -> ["", a, ", ", b, ""]
+            if parts.len() >= 4 {
+                request = Some(parts[1].to_string());
+                receive = Some(parts[3].to_string());
+            } else {
+                return Err(self.err(line, "a real server's request and receive are given as \"request\", \"receive\""));
+            }
+            rest = rest[..q].trim();
+        }
+        for word in rest.split_whitespace() {
+            match word {
+                "gate" => method = Method::Gate,
+                "masq" => method = Method::Masq,
+                "ipip" => method = Method::Ipip,
+                w => {
+                    weight = w.parse().map_err(|_| {
+                        self.err(line, format!("{w:?} is neither a forwarding method (gate, masq, ipip) nor a weight"))
+                    })?
+                }
+            }
+        }
+        Ok(Real { addr, method, weight, request, receive, line })
+    }
+
+    fn start_virtual(&mut self, key: &str, value: &str, line: usize) -> Result<(), ConfigError> {
+        self.finish_virtual()?;
+        let v6 = key == "virtual6";
+        let (addr, protocol) = if let Ok(mark) = value.parse::<u32>() {
+            let unspecified = if v6 { IpAddr::from([0u16; 8]) } else { IpAddr::V4(Ipv4Addr::UNSPECIFIED) };
+            (SocketAddr::new(unspecified, 0), Protocol::Fwmark(mark))
+        } else {
+            let a = parse_hostport(value, 0).filter(|a| a.port() != 0).ok_or_else(|| {
+                self.err(line, format!("virtual {value:?} is not ip:port, [ipv6]:port or a firewall mark"))
+            })?;
+            if a.is_ipv6() != v6 {
+                let want = if v6 { "virtual6 takes an IPv6 [address]:port" } else { "use virtual6 for IPv6 addresses" };
+                return Err(self.err(line, want));
+            }
+            (a, Protocol::Tcp)
+        };
+        let v = Virtual {
+            addr,
+            protocol,
+            reals: Vec::new(),
+            scheduler: "wrr".into(),
+            persistent: None,
+            netmask: None,
+            checktype: CheckType::Negotiate,
+            service: String::new(),
+            checkport: None,
+            request: "/".into(),
+            receive: String::new(),
+            httpmethod: "GET".into(),
+            virtualhost: None,
+            checkcommand: None,
+            verify_tls: false,
+            checkinterval: Duration::ZERO,
+            checktimeout: Duration::ZERO,
+            negotiatetimeout: Duration::ZERO,
+            failurecount: 1,
+            quiescent: true,
+            fallback: None,
+            fallbackcommand: None,
+            line,
+        };
+        self.current = Some((v, Shared::default()));
+        Ok(())
+    }
+
+    fn virtual_key(&mut self, key: &str, value: &str, line: usize) -> Result<(), ConfigError> {
+        let Some((mut v, mut sh)) = self.current.take() else {
+            return Err(self.err(line, format!("{key} outside a virtual block")));
+        };
+        let result = (|| -> Result<(), ConfigError> {
+            if self.shared_key(&mut sh, key, value, line)? {
+                return Ok(());
+            }
+            match key {
+                "real" => {
+                    let r = self.real(value, v.addr.port(), line)?;
+                    v.reals.push(r);
+                }
+                "service" => {
+                    let s = value.to_ascii_lowercase();
+                    const KNOWN: &[&str] = &[
+                        "http",
+                        "https",
+                        "smtp",
+                        "pop",
+                        "pops",
+                        "imap",
+                        "imaps",
+                        "ftp",
+                        "mysql",
+                        "pgsql",
+                        "dns",
+                        "ldap",
+                        "nntp",
+                        "sip",
+                        "radius",
+                        "simpletcp",
+                        "oracle",
+                        "none",
+                    ];
+                    if !KNOWN.contains(&s.as_str()) {
+                        return Err(self.err(line, format!("unknown service {value:?}")));
+                    }
+                    v.service = s;
+                }
+                "checkport" => {
+                    v.checkport = Some(port_by_name(value).ok_or_else(|| self.err(line, "checkport must be a port"))?)
+                }
+                "request" => v.request = unquote(value).to_string(),
+                "receive" => {
+                    let r = unquote(value).to_string();
+                    if let Err(e) = regex::Regex::new(&r) {
+                        return Err(self.err(line, format!("receive is not a valid regular expression: {e}")));
+                    }
+                    v.receive = r;
+                }
+                "httpmethod" => {
+                    let m = value.to_ascii_uppercase();
+                    if m != "GET" && m != "HEAD" {
+                        return Err(self.err(line, "httpmethod must be GET or HEAD"));
+                    }
+                    v.httpmethod = m;
+                }
+                "virtualhost" => v.virtualhost = Some(unquote(value).to_string()),
+                "verifycert" => {
+                    v.verify_tls = yes_no(value).ok_or_else(|| self.err(line, "verifycert must be yes or no"))?
+                }
+                "checkcommand" => v.checkcommand = Some(unquote(value).to_string()),
+                "scheduler" => {
+                    const KNOWN: &[&str] =
+                        &["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"];
+                    if !KNOWN.contains(&value) {
+                        return Err(self.err(line, format!("unknown scheduler {value:?}")));
+                    }
+                    v.scheduler = value.to_string();
+                }
+                "persistent" => {
+                    let secs = value.parse::<u64>().map_err(|_| self.err(line, "persistent must be seconds"))?;
+                    v.persistent = Some(Duration::from_secs(secs));
+                }
+                "netmask" => v.netmask = Some(value.to_string()),
+                "protocol" => {
+                    v.protocol = match (value, v.protocol) {
+                        (_, Protocol::Fwmark(m)) if value == "fwm" => Protocol::Fwmark(m),
+                        ("tcp", Protocol::Fwmark(_)) | ("udp", Protocol::Fwmark(_)) => {
+                            return Err(self.err(line, "a firewall-mark virtual takes protocol = fwm"))
+                        }
+                        ("tcp", _) => Protocol::Tcp,
+                        ("udp", _) => Protocol::Udp,
+                        _ => return Err(self.err(line, format!("protocol {value:?}: use tcp, udp or fwm"))),
+                    }
+                }
+                // Accepted for compatibility, with no effect in haven.
+                "login" | "passwd" | "database" | "secret" | "emailalert" | "emailalertfreq" | "emailalertstatus"
+                | "monitorfile" | "cleanstop" | "sslversion" | "cipher" => {
+                    self.cfg.warnings.push(format!("{}:{line}: {key} is accepted and ignored", self.file))
+                }
+                _ => return Err(self.err(line, format!("unknown key {key:?} in a virtual block"))),
+            }
+            Ok(())
+        })();
+        self.current = Some((v, sh));
+        result
+    }
+
+    fn finish_virtual(&mut self) -> Result<(), ConfigError> {
+        let Some((mut v, sh)) = self.current.take() else { return Ok(()) };
+        let g = &self.global;
+        v.checktype = sh.checktype.or(g.checktype.clone()).unwrap_or(CheckType::Negotiate);
+        v.checkinterval = Duration::from_secs(sh.checkinterval.or(g.checkinterval).unwrap_or(10));
+        // ldirectord: each timeout falls back on the other, then 5 / 30 s.
+        let ct = sh.checktimeout.or(g.checktimeout);
+        let nt = sh.negotiatetimeout.or(g.negotiatetimeout);
+        v.checktimeout = Duration::from_secs(ct.or(nt).unwrap_or(5));
+        v.negotiatetimeout = Duration::from_secs(nt.or(ct).unwrap_or(30));
+        v.failurecount = sh.failurecount.or(g.failurecount).unwrap_or(1);
+        v.quiescent = sh.quiescent.or(g.quiescent).unwrap_or(true);
+        v.fallback = sh.fallback.or(g.fallback.clone());
+        v.fallbackcommand = sh.fallbackcommand.or(g.fallbackcommand.clone());
+        if v.service.is_empty() {
+            v.service = service_for_port(v.checkport.unwrap_or(v.addr.port())).to_string();
+        }
+        if v.checktype == CheckType::External && v.checkcommand.is_none() {
+            return Err(self.err(v.line, "checktype = external needs checkcommand"));
+        }
+        if v.reals.is_empty() && v.fallback.is_none() {
+            self.cfg.warnings.push(format!("{}:{}: virtual {} has no real servers", self.file, v.line, v.addr));
+        }
+        self.cfg.virtuals.push(v);
+        Ok(())
+    }
+
+    fn global_key(&mut self, key: &str, value: &str, line: usize) -> Result<(), ConfigError> {
+        let mut g = std::mem::take(&mut self.global);
+        let handled = self.shared_key(&mut g, key, value, line);
+        self.global = g;
+        if handled? {
+            return Ok(());
+        }
+        match key {
+            "autoreload" => {
+                self.cfg.autoreload = yes_no(value).ok_or_else(|| self.err(line, "autoreload must be yes or no"))?
+            }
+            "callback" => self.cfg.callback = Some(unquote(value).to_string()),
+            "backend" => {
+                self.cfg.backend = match value {
+                    "auto" => BackendChoice::Auto,
+                    "nftables" | "nft" => BackendChoice::Nftables,
+                    "ipvs" => BackendChoice::Ipvs,
+                    _ => return Err(self.err(line, "backend must be auto, nftables or ipvs")),
+                }
+            }
+            "logfile" | "emailalert" | "emailalertfreq" | "emailalertstatus" | "emailalertfrom" | "fork"
+            | "supervised" | "cleanstop" | "maintenancedir" | "readdquiescent" | "smtp" | "execute" => {
+                self.cfg.warnings.push(format!("{}:{line}: {key} is accepted and ignored", self.file))
+            }
+            _ => return Err(self.err(line, format!("unknown key {key:?}"))),
+        }
+        Ok(())
+    }
+}
+
+/// Parse ldirectord.cf text. `file` names it in errors.
+pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+    let mut p = Parser {
+        file,
+        cfg: Config {
+            virtuals: Vec::new(),
+            autoreload: false,
+            callback: None,
+            backend: BackendChoice::Auto,
+            warnings: Vec::new(),
+        },
+        global: Shared::default(),
+        current: None,
+    };
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let content = raw.split_once('#').map_or(raw, |(a, _)| a);
+        if content.trim().is_empty() {
+            continue;
+        }
+        let indented = content.starts_with([' ', '\t']);
+        let Some((key, value)) = content.split_once('=') else {
+            return Err(p.err(line, format!("expected key = value, got {:?}", content.trim())));
+        };
+        let key = key.trim().to_ascii_lowercase();
+        let value = value.trim();
+        if key == "virtual" || key == "virtual6" {
+            if indented {
+                return Err(p.err(line, "virtual must start at the beginning of the line"));
+            }
+            p.start_virtual(&key, value, line)?;
+        } else if indented {
+            p.virtual_key(&key, value, line)?;
+        } else {
+            p.finish_virtual()?;
+            p.global_key(&key, value, line)?;
+        }
+    }
+    p.finish_virtual()?;
+    Ok(p.cfg)
+}
+
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: file.clone(),
+        line: 0,
+        message: format!("cannot read: {e}"),
+    })?;
+    parse(&text, &file)
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMT: &str = "\
+# The LVS director of a three-node SMT mirror (SLES HAE guide).
+autoreload = yes
+checkinterval = 20
+checktimeout = 5
+failurecount = 2
+quiescent = no
+virtual = 198.51.100.10:443
+\tchecktype = negotiate
+\tfallback = 127.0.0.1:443
+\tprotocol = tcp
+\treal = 203.0.113.11:443 gate
+\treal = 203.0.113.12:443 gate
+\treceive = \"still alive\"
+\trequest = \"test.html\"
+\tscheduler = wlc
+\tservice = https
+virtual = 198.51.100.10:80
+\tchecktype = negotiate
+\tfallback = 127.0.0.1:80
+\tprotocol = tcp
+\treal = 203.0.113.11:80 gate
+\treal = 203.0.113.12:80 gate 3 \"alive.html\", \"ok\"
+\treceive = \"still alive\"
+\trequest = \"test.html\"
+\tscheduler = wlc
+\tservice = http
+";
+
+    #[test]
+    fn parses_the_smt_example() {
+        let c = parse(SMT, "ldirectord.cf").unwrap();
+        assert!(c.autoreload);
+        assert_eq!(c.virtuals.len(), 2);
+        let v = &c.virtuals[1];
+        assert_eq!(v.addr, "198.51.100.10:80".parse().unwrap());
+        assert_eq!(v.checkinterval, Duration::from_secs(20));
+        assert_eq!(v.checktimeout, Duration::from_secs(5));
+        assert_eq!(v.negotiatetimeout, Duration::from_secs(5), "falls back on checktimeout");
+        assert_eq!(v.failurecount, 2);
+        assert!(!v.quiescent);
+        assert_eq!(v.scheduler, "wlc");
+        assert_eq!(v.reals.len(), 2);
+        assert_eq!(v.reals[1].weight, 3);
+        assert_eq!(v.reals[1].request.as_deref(), Some("alive.html"));
+        assert_eq!(v.reals[1].receive.as_deref(), Some("ok"));
+        assert_eq!(v.fallback.as_ref().map(|f| f.addr), Some("127.0.0.1:80".parse().unwrap()));
+        match v.probe_for(&v.reals[0], 0) {
+            Some(Probe::Http { path, .. }) => assert_eq!(path.as_str(), "/test.html"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            c.virtuals[0].probe_for(&c.virtuals[0].reals[0], 0),
+            Some(Probe::Https { verify: false, .. })
+        ));
+    }
+
+    #[test]
+    fn ldirectord_defaults() {
+        let c = parse("virtual = 198.51.100.10:25\n\treal = 203.0.113.11\n", "f").unwrap();
+        let v = &c.virtuals[0];
+        assert_eq!(v.checkinterval, Duration::from_secs(10));
+        assert_eq!(v.checktimeout, Duration::from_secs(5));
+        assert_eq!(v.negotiatetimeout, Duration::from_secs(30));
+        assert_eq!(v.failurecount, 1);
+        assert!(v.quiescent);
+        assert_eq!(v.scheduler, "wrr");
+        assert_eq!(v.checktype, CheckType::Negotiate);
+        assert_eq!(v.service, "smtp", "from the port");
+        assert_eq!(v.reals[0].addr.port(), 25, "the virtual's port");
+        assert_eq!(v.reals[0].method, Method::Gate);
+        assert!(matches!(v.probe_for(&v.reals[0], 0), Some(Probe::Greeting { kind: Greeting::Smtp })));
+    }
+
+    #[test]
+    fn errors_have_line_numbers() {
+        let e =
+            parse("checkinterval = 5\nvirtual = 198.51.100.10:80\n\treal = 203.0.113.1:80 gaet\n", "x.cf").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.to_string().starts_with("x.cf:3: "), "{e}");
+        assert_eq!(parse("bogus = 1\n", "f").unwrap_err().line, 1);
+        assert_eq!(parse("virtual = 198.51.100.10\n", "f").unwrap_err().line, 1, "a virtual needs a port");
+        assert_eq!(parse("\treal = 203.0.113.1\n", "f").unwrap_err().line, 1);
+        assert_eq!(parse("virtual = 198.51.100.10:80\n\treceive = \"(\"\n", "f").unwrap_err().line, 2);
+        assert_eq!(parse("virtual = 198.51.100.10:80\n\tchecktype = sometimes\n", "f").unwrap_err().line, 2);
+        assert_eq!(parse("virtual6 = 198.51.100.10:80\n", "f").unwrap_err().line, 1);
+    }
+
+    #[test]
+    fn ipv6_fwmark_and_checktypes() {
+        let c = parse(
+            "virtual6 = [2001:db8::10]:80\n\treal = [2001:db8::11]:8080 masq\n\tchecktype = 3\n\
+             virtual = 7\n\tprotocol = fwm\n\treal = 203.0.113.1:80\n\tchecktype = connect\n",
+            "f",
+        )
+        .unwrap();
+        assert_eq!(c.virtuals[0].reals[0].addr, "[2001:db8::11]:8080".parse().unwrap());
+        assert_eq!(c.virtuals[0].checktype, CheckType::Every(3));
+        assert!(matches!(c.virtuals[0].probe_for(&c.virtuals[0].reals[0], 1), Some(Probe::Connect)));
+        assert!(matches!(c.virtuals[0].probe_for(&c.virtuals[0].reals[0], 3), Some(Probe::Http { .. })));
+        assert_eq!(c.virtuals[1].protocol, Protocol::Fwmark(7));
+    }
+}

@@ -1,0 +1,300 @@
+//! `haven director run`: the long-running engine. Checks real servers,
+//! keeps the kernel table in line with their health, reloads the
+//! configuration on SIGHUP or (autoreload) when the file changes, writes
+//! its status file, and on SIGTERM removes exactly the table it made.
+
+use super::config::{self, BackendChoice, Config};
+use super::health::Checker;
+use super::nft::Nftables;
+use super::status::{self, RealLine, ServiceLine, Status};
+use super::table::Table;
+use super::LbError;
+use crate::exec;
+use crate::ocf::Deadline;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+pub struct Options {
+    pub config: PathBuf,
+    pub table: String,
+    pub backend: Option<BackendChoice>,
+}
+
+fn log(msg: &str) {
+    eprintln!("{} haven-director[{}]: {msg}", status::now(), std::process::id());
+}
+
+fn mtime(p: &Path) -> Option<SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+/// Which engine to use: IPVS needs the kernel module; auto picks nftables
+/// here (IPVS programming is not implemented yet).
+pub fn choose_backend(choice: BackendChoice) -> Result<&'static str, LbError> {
+    let has_ipvs = Path::new("/proc/net/ip_vs").exists();
+    match choice {
+        BackendChoice::Ipvs if !has_ipvs => Err(LbError::NoIpvs),
+        BackendChoice::Ipvs => Err(LbError::IpvsUnimplemented),
+        BackendChoice::Auto | BackendChoice::Nftables => Ok("nftables"),
+    }
+}
+
+/// Forwarding must be on for DNAT to reach real servers elsewhere.
+fn forwarding_ok(cfg: &Config) -> bool {
+    let needs = |v6: bool| {
+        cfg.virtuals.iter().flat_map(|v| &v.reals).any(|r| r.addr.is_ipv6() == v6 && !r.addr.ip().is_loopback())
+    };
+    let on = |p: &str| std::fs::read_to_string(p).map(|s| s.trim() == "1").unwrap_or(false);
+    (!needs(false) || on("/proc/sys/net/ipv4/ip_forward"))
+        && (!needs(true) || on("/proc/sys/net/ipv6/conf/all/forwarding"))
+}
+
+/// Run a command from the configuration (fallbackcommand, callback) in the
+/// background, bounded, so the check loop never waits for it.
+fn run_hook(cmd: &str, args: Vec<String>) {
+    let mut argv: Vec<String> = cmd.split_whitespace().map(str::to_string).collect();
+    argv.extend(args);
+    std::thread::spawn(move || {
+        let a: Vec<&str> = argv.iter().map(String::as_str).collect();
+        if let Err(e) = exec::run_ok(&a, &Deadline::after(Duration::from_secs(30))) {
+            log(&format!("hook failed: {e}"));
+        }
+    });
+}
+
+struct Engine {
+    opts: Options,
+    cfg: Config,
+    checker: Checker,
+    nft: Nftables,
+    backend: &'static str,
+    table: Table,
+    programmed: u64,
+    kernel_match: Option<bool>,
+    last_verify: Instant,
+    mtime: Option<SystemTime>,
+    dir: PathBuf,
+}
+
+impl Engine {
+    fn status(&self) -> Status {
+        let mut st = Status::default();
+        st.set("pid", std::process::id());
+        st.set("config", self.opts.config.display());
+        st.set("backend", self.backend);
+        st.set("table", &self.opts.table);
+        st.set("updated", status::now());
+        st.set("programmed", self.programmed);
+        st.set(
+            "kernel_match",
+            match self.kernel_match {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "unknown",
+            },
+        );
+        st.set("forwarding", if forwarding_ok(&self.cfg) { "ok" } else { "off" });
+        st.set("checked", if self.checker.all_checked() { "all" } else { "partial" });
+        for (vi, v) in self.cfg.virtuals.iter().enumerate() {
+            let svc = self.table.services.get(vi);
+            st.services.push(ServiceLine {
+                label: v.label(),
+                scheduler: v.scheduler.clone(),
+                persistent: v.persistent.is_some(),
+                on_fallback: svc.is_some_and(|s| s.on_fallback),
+            });
+            for (ri, r) in v.reals.iter().enumerate() {
+                let s = self.checker.states.get(&(vi, ri));
+                let active = svc.and_then(|s| s.dests.iter().find(|d| d.addr == r.addr)).map_or(0, |d| d.weight);
+                st.reals.push(RealLine {
+                    vip: v.addr.to_string(),
+                    real: r.addr.to_string(),
+                    method: r.method.as_str().to_string(),
+                    weight: r.weight,
+                    active_weight: active,
+                    up: s.is_some_and(|s| s.up),
+                    failures: s.map_or(0, |s| s.failures),
+                    last_check: s
+                        .and_then(|s| s.last_check)
+                        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                        .map_or(0, |d| d.as_secs()),
+                    last_error: s.and_then(|s| s.last_error.clone()).unwrap_or_default(),
+                });
+            }
+        }
+        st
+    }
+
+    fn write_status(&self) {
+        if let Err(e) = self.status().write(&self.dir) {
+            log(&format!("cannot write the status file in {}: {e}", self.dir.display()));
+        }
+    }
+
+    /// Program the kernel when the table changed (or was never programmed).
+    fn program(&mut self) -> Result<(), LbError> {
+        let next = Table::compute(&self.cfg, &self.checker);
+        if next == self.table && self.programmed != 0 {
+            return Ok(());
+        }
+        for (old, new) in self.table.services.iter().zip(&next.services) {
+            if old.on_fallback != new.on_fallback {
+                if let Some(cmd) =
+                    self.cfg.virtuals.iter().find(|v| v.addr == new.vip).and_then(|v| v.fallbackcommand.clone())
+                {
+                    run_hook(&cmd, vec![if new.on_fallback { "start".into() } else { "stop".into() }]);
+                }
+                log(&format!(
+                    "{}: {}",
+                    new.vip,
+                    if new.on_fallback {
+                        "all real servers down, fallback serves"
+                    } else {
+                        "real servers back, fallback off"
+                    }
+                ));
+            }
+        }
+        self.nft.apply(&next)?;
+        self.table = next;
+        self.programmed = status::now();
+        self.kernel_match = Some(true);
+        self.last_verify = Instant::now();
+        Ok(())
+    }
+
+    fn reload(&mut self, why: &str) {
+        match config::load(&self.opts.config) {
+            Ok(new) => {
+                for w in &new.warnings {
+                    log(w);
+                }
+                log(&format!("configuration reloaded ({why})"));
+                let old = std::mem::replace(&mut self.cfg, new);
+                self.checker.reset(&self.cfg, Some(&old));
+                // Re-program even if health did not change: the services may have.
+                self.programmed = 0;
+                if let Some(cb) = self.cfg.callback.clone() {
+                    run_hook(&cb, vec![self.opts.config.display().to_string()]);
+                }
+            }
+            Err(e) => log(&format!("configuration NOT reloaded, keeping the running table: {e}")),
+        }
+        self.mtime = mtime(&self.opts.config);
+    }
+}
+
+/// Run until SIGTERM/SIGINT. Errors before the first table is programmed
+/// are returned; later ones are logged and retried.
+pub fn run(opts: Options) -> Result<(), LbError> {
+    let cfg = config::load(&opts.config)?;
+    for w in &cfg.warnings {
+        log(w);
+    }
+    let backend = choose_backend(opts.backend.unwrap_or(cfg.backend))?;
+    if exec::which("nft").is_none() {
+        return Err(LbError::Exec(exec::ExecError::NotFound { program: "nft".into() }));
+    }
+    let term = Arc::new(AtomicBool::new(false));
+    let hup = Arc::new(AtomicBool::new(false));
+    for (sig, flag) in [
+        (signal_hook::consts::SIGTERM, &term),
+        (signal_hook::consts::SIGINT, &term),
+        (signal_hook::consts::SIGHUP, &hup),
+    ] {
+        signal_hook::flag::register(sig, flag.clone()).map_err(|source| LbError::Io {
+            op: "install a signal handler for",
+            path: format!("signal {sig}"),
+            source,
+        })?;
+    }
+    let dir = status::state_dir(&opts.table);
+    std::fs::create_dir_all(&dir).map_err(|source| LbError::Io {
+        op: "create",
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let checker = Checker::new(&cfg);
+    let mut e = Engine {
+        nft: Nftables::new(&opts.table),
+        mtime: mtime(&opts.config),
+        cfg,
+        checker,
+        backend,
+        table: Table::default(),
+        programmed: 0,
+        kernel_match: None,
+        last_verify: Instant::now(),
+        dir,
+        opts,
+    };
+    if !forwarding_ok(&e.cfg) {
+        log("WARNING: IP forwarding is off on this node; DNAT'ed connections cannot reach the real servers");
+    }
+    log(&format!("started: {} virtual services, backend {}, table {}", e.cfg.virtuals.len(), e.backend, e.opts.table));
+    // The first round: every real server checked once, then the table.
+    let first_round = Instant::now();
+    e.checker.dispatch(&e.cfg);
+    while !e.checker.all_checked() && first_round.elapsed() < Duration::from_secs(120) && !term.load(Ordering::SeqCst) {
+        for t in e.checker.collect(&e.cfg, Duration::from_millis(50)) {
+            log(&format!(
+                "real server {} of {}: {} ({})",
+                t.real,
+                t.virtual_addr,
+                if t.up { "up" } else { "down" },
+                t.why
+            ));
+        }
+    }
+    e.program()?;
+    e.write_status();
+    let mut last_status = Instant::now();
+    while !term.load(Ordering::SeqCst) {
+        if hup.swap(false, Ordering::SeqCst) {
+            e.reload("SIGHUP");
+        } else if e.cfg.autoreload && mtime(&e.opts.config) != e.mtime {
+            e.reload("the file changed");
+        }
+        e.checker.dispatch(&e.cfg);
+        let transitions = e.checker.collect(&e.cfg, Duration::from_millis(100));
+        for t in &transitions {
+            log(&format!(
+                "real server {} of {}: {} ({})",
+                t.real,
+                t.virtual_addr,
+                if t.up { "up" } else { "down" },
+                t.why
+            ));
+        }
+        if let Err(err) = e.program() {
+            log(&format!("programming the kernel failed (will retry): {err}"));
+            e.kernel_match = Some(false);
+        }
+        // Compare the kernel with what was programmed every few seconds:
+        // someone flushing the table must show in status and monitor.
+        if e.last_verify.elapsed() >= Duration::from_secs(5) {
+            e.kernel_match = Some(e.nft.verify().unwrap_or(false));
+            if e.kernel_match == Some(false) {
+                log("the kernel table differs from what was programmed; programming it again");
+                e.programmed = 0;
+            }
+            e.last_verify = Instant::now();
+        }
+        if !transitions.is_empty() || last_status.elapsed() >= Duration::from_secs(1) {
+            e.write_status();
+            last_status = Instant::now();
+        }
+    }
+    log("stopping: removing the table");
+    let cleared = e.nft.clear();
+    let _ = std::fs::remove_file(e.dir.join("status"));
+    cleared
+}
+
+/// `haven director check`: parse and report, without touching the kernel.
+pub fn check(path: &Path) -> Result<Config, LbError> {
+    let cfg = config::load(path)?;
+    Ok(cfg)
+}
