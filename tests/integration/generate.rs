@@ -665,6 +665,104 @@ fn cluster_conf_validates_against_the_rhcs_schema_with_havens_agents() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("rhcs"), "{}", text(&o));
 }
 
+/// What the mail example does not use in cluster.conf: a fence device for
+/// several nodes (port per node), every service policy, operation timings,
+/// an LSB script, three nodes (no two_node).
+const RHCS_EVERYTHING: &str = r#"[cluster]
+name = "rhcs-everything"
+stacks = ["rhcs"]
+
+[[node]]
+name = "a"
+
+[[node]]
+name = "b"
+
+[[node]]
+name = "c"
+
+[[fencing.device]]
+id = "pdu"
+agent = "fence_apc"
+hosts = ["a", "b", "c"]
+params = { ip = "203.0.113.40", username = "apc", password_script = "/etc/haven/pdu-password" }
+
+[[resource]]
+id = "data"
+agent = "ocf:haven:filesystem"
+params = { device = "/dev/vg/lv", directory = "/srv/data", fstype = "xfs" }
+[[resource.op]]
+name = "monitor"
+interval = "20s"
+timeout = "60s"
+
+[[resource]]
+id = "ip"
+agent = "ocf:haven:vip"
+params = { ip = "198.51.100.70", cidr_netmask = 24 }
+
+[[resource]]
+id = "daemon"
+agent = "lsb:legacy-daemon"
+
+[[resource]]
+id = "lb"
+agent = "ocf:haven:director"
+params = { configfile = "/etc/haven/lb.cf" }
+
+[[resource]]
+id = "lb-ip"
+agent = "ocf:haven:vip"
+params = { ip = "198.51.100.71", cidr_netmask = 24 }
+
+[[failover_domain]]
+name = "ab"
+restricted = true
+nodes = [{ name = "a" }, { name = "b" }]
+
+[[service]]
+name = "app"
+domain = "ab"
+exclusive = true
+recovery = "restart"
+max_restarts = 3
+restart_expire_time = 300
+resources = ["data", "ip", "daemon"]
+
+[[service]]
+name = "balancer"
+autostart = false
+recovery = "disable"
+resources = ["lb-ip", "lb"]
+"#;
+
+#[test]
+fn cluster_conf_with_every_rgmanager_construct_validates() {
+    if !need_tool("xmllint") || !need_file(RHCS_SCHEMA) {
+        return;
+    }
+    let s = Scratch::new("rhcs-everything");
+    let rng = extended_rhcs_schema(&s);
+    let toml = s.write("rhcs-everything.toml", RHCS_EVERYTHING);
+    let conf = s.write("cluster.conf", &generate(&["--format", "cluster.conf"], &toml));
+    let o = Command::new("xmllint").args(["--noout", "--relaxng"]).arg(&rng).arg(&conf).output().unwrap();
+    assert!(o.status.success(), "cluster.conf does not validate: {}", text(&o));
+    let x = std::fs::read_to_string(&conf).unwrap();
+    for want in [
+        "<device name=\"pdu\" port=\"b\"/>",
+        "exclusive=\"1\" recovery=\"restart\" max_restarts=\"3\" restart_expire_time=\"300\"",
+        "autostart=\"0\" exclusive=\"0\" recovery=\"disable\"",
+        "<action name=\"status\" depth=\"*\" interval=\"20s\" timeout=\"60s\"/>",
+        "<script name=\"daemon\" file=\"/etc/init.d/legacy-daemon\"/>",
+    ] {
+        assert!(x.contains(want), "{want} missing from:\n{x}");
+    }
+    assert!(!x.contains("two_node"), "three nodes need no two_node");
+    // Cannot be written for Pacemaker: the description targets rhcs only.
+    let o = Command::new(HAVEN).args(["generate", "--format", "crm"]).arg(&toml).output().unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("pacemaker"), "{}", text(&o));
+}
+
 /// Where crm_simulate puts each primitive: id -> sorted (node, role).
 fn placement(cib: &Path, online: &[&str]) -> BTreeMap<String, Places> {
     let mut cmd = Command::new("crm_simulate");
