@@ -42,8 +42,9 @@ enum Command {
         /// Write to this file instead of standard output.
         #[arg(short = 'o', long = "output", value_name = "OUT")]
         output: Option<std::path::PathBuf>,
-        /// pcs only: add --force to `resource create`/`stonith create`, for
-        /// building a CIB file where the agents are not installed.
+        /// pcs only: add --force to the commands that read agents' meta-data
+        /// (create, clone), for building a CIB file where the agents are not
+        /// installed.
         #[arg(long)]
         pcs_force: bool,
         /// Do not read installed agents' meta-data (crm_resource) in lint.

@@ -10,8 +10,8 @@ use toml::Spanned;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
-    #[error("failed to read cluster description {file}: {source}")]
-    Read { file: String, source: std::io::Error },
+    #[error("failed to read cluster description {file}: {err}")]
+    Read { file: String, err: std::io::Error },
     #[error("{file}:{line}: {message}")]
     Syntax { file: String, line: usize, message: String },
     #[error("{file}:{line}: invalid {what}: {why}")]
@@ -21,7 +21,7 @@ pub enum ParseError {
 /// Read and parse a description file.
 pub fn load(path: &Path) -> Result<Description, ParseError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ParseError::Read { file: file.clone(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|err| ParseError::Read { file: file.clone(), err })?;
     parse(&file, &text)
 }
 

@@ -8,10 +8,11 @@ use std::fmt::Write;
 /// How the commands are written.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Options {
-    /// Add `--force` to `resource create` and `stonith create`: pcs then
-    /// accepts agents that are not installed where it runs (building a CIB
-    /// offline, on a machine without haven or the fence agents). haven's
-    /// lint has checked the parameter names already.
+    /// Add `--force` to the commands that read agents' meta-data (resource
+    /// and stonith create, clone, promotable): pcs then accepts agents that
+    /// are not installed where it runs (building a CIB offline, on a machine
+    /// without haven or the fence agents). haven's lint has checked the
+    /// parameter names already.
     pub force: bool,
 }
 
