@@ -371,3 +371,97 @@ fn check_reports_line_numbers_and_parses_the_smt_example() {
     assert!(err.contains(&format!("{}:3:", bad.display())), "{err}");
     let _ = std::fs::remove_file(&bad);
 }
+
+#[test]
+fn the_smt_example_runs_as_it_is() {
+    if !need_root() || !need_tool("nft") {
+        return;
+    }
+    // No real servers answer here: the director runs, every real server is
+    // down, and the fallback takes the traffic (a degraded but working LVS).
+    let ns = Netns::new();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let table = format!("hvt_smt_{}", std::process::id());
+    let d = Run::new("director")
+        .inside(&ns)
+        .param("configfile", &format!("{root}/examples/ldirectord-smt.cf"))
+        .param("table", &table);
+    d.expect("start", 0);
+    let st = String::from_utf8_lossy(&ns.exec(&[HAVEN, "director", "status", "--table", &table]).stdout).into_owned();
+    assert!(st.contains("TCP  198.51.100.10:443 wlc") && st.contains("TCP  198.51.100.10:80 wlc"), "{st}");
+    assert!(st.contains("FALLBACK"), "{st}");
+    d.expect("monitor", 0);
+    d.expect("stop", 0);
+    let _ = std::fs::remove_dir_all(format!("/run/haven/director/{table}"));
+}
+
+#[test]
+fn https_checks_speak_tls() {
+    if !need_root() || !need_tool("openssl") {
+        return;
+    }
+    let ns = Netns::new();
+    let dir = std::env::temp_dir().join(format!("haven-tls-{}", ns.name));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
+    sh(&[
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=www.example.org",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        cert.to_str().unwrap(),
+    ]);
+    let _server = Reaped(
+        std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns.name,
+                "openssl",
+                "s_server",
+                "-quiet",
+                "-www",
+                "-accept",
+                "127.0.0.1:8443",
+                "-key",
+            ])
+            .arg(&key)
+            .arg("-cert")
+            .arg(&cert)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let cfg = dir.join("tls.cf");
+    std::fs::write(
+        &cfg,
+        "checkinterval = 1\nchecktimeout = 2\nnegotiatetimeout = 2\nvirtual = 198.51.100.77:443\n\
+        \treal = 127.0.0.1:8443 masq\n\tservice = https\n\trequest = \"/\"\n\treceive = \"(?i)cipher\"\n",
+    )
+    .unwrap();
+    let table = format!("hvt_tls_{}", std::process::id());
+    let st =
+        || String::from_utf8_lossy(&ns.exec(&[HAVEN, "director", "status", "--table", &table]).stdout).into_owned();
+    let d = Run::new("director").inside(&ns).param("configfile", cfg.to_str().unwrap()).param("table", &table);
+    d.expect("start", 0);
+    // s_server needs a moment to listen: the real server comes up once it does.
+    assert!(
+        wait_for(Duration::from_secs(6), || st().lines().any(|l| l.contains("127.0.0.1:8443") && l.contains(" up "))),
+        "{}",
+        st()
+    );
+    d.expect("stop", 0);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(format!("/run/haven/director/{table}"));
+}
