@@ -1,0 +1,600 @@
+//! ocf:haven:instance — a named hosting instance (its own host name, IP and
+//! data directory) whose services run in the foreground in one cgroup and
+//! fail over as a unit; as a promotable clone, the promoted node also runs
+//! the services marked role = "promoted".
+
+mod cgroup;
+mod config;
+mod error;
+mod file;
+mod process;
+pub mod registry;
+mod score;
+pub mod spec;
+mod state;
+
+pub use config::Config;
+pub use error::InstanceError;
+
+use crate::error::AgentError;
+use crate::mount::guard::bounded;
+use crate::mount::MountTable;
+use crate::ocf::agent::ActionResult;
+use crate::ocf::{Agent, AgentSpec, Ctx, Deadline, Status};
+use crate::{debug, info, warn};
+use cgroup::Group;
+use file::{InstanceFile, Role, Service};
+use process::{Ident, User};
+use state::{ServiceState, State};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub struct Instance;
+
+/// How long a service without a probe must stay up after exec to count as
+/// started (catches daemons that exit at once on a bad configuration).
+const SETTLE: Duration = Duration::from_millis(200);
+/// Kept back per service still to stop, for its SIGKILL, so one slow service
+/// cannot eat the time of the others.
+const KILL_RESERVE: Duration = Duration::from_millis(300);
+
+impl Agent for Instance {
+    fn spec(&self) -> &'static AgentSpec {
+        &spec::SPEC
+    }
+
+    fn validate(&self, ctx: &Ctx) -> ActionResult {
+        let cfg = Config::from_params(&ctx.params)?;
+        cgroup::mount_point()?;
+        if let Some(u) = &cfg.user {
+            process::lookup_user(u)
+                .ok_or_else(|| InstanceError::NoUser { user: u.clone(), what: "parameter user".into() })?;
+        }
+        if cfg.config.exists() || check_datadir(&cfg, &ctx.deadline).is_ok() {
+            let f = file::load(&cfg.config, &cfg.vars())?;
+            check_node(&cfg, &f)?;
+            register(ctx, &cfg, Some(&f));
+        } else {
+            warn!(
+                "instance file {} not checked: datadir {} is not mounted on this node",
+                cfg.config.display(),
+                cfg.datadir
+            );
+            register(ctx, &cfg, None);
+        }
+        Ok(Status::Success)
+    }
+
+    fn start(&self, ctx: &Ctx) -> ActionResult {
+        let cfg = Config::from_params(&ctx.params)?;
+        let dl = &ctx.deadline;
+        // Before anything is written anywhere: the shared volume must be
+        // mounted on datadir.
+        check_datadir(&cfg, dl)?;
+        let f = file::load(&cfg.config, &cfg.vars())?;
+        let users = check_node(&cfg, &f)?;
+        check_ip(&cfg)?;
+        let cg = Group::of_instance(&cfg.name)?;
+        let run_dir = cfg.run_dir();
+        if let Some(st) = state::read(&run_dir)?.filter(|s| s.running) {
+            if st.expected().all(ServiceState::alive) {
+                info!("instance {} is already running", cfg.name);
+                score::publish(ctx, Some(cfg.promotion_score));
+                return Ok(Status::Success);
+            }
+            warn!("instance {} is partly running: stopping what is left before starting", cfg.name);
+            stop_all(&st, &Group::at(&st.cgroup), dl)?;
+        }
+        if cg.populated() {
+            warn!("processes were left in {} without a started instance: killing them", cg.path.display());
+            cg.destroy(dl).map_err(|pids| survivors(&cfg.name, &pids))?;
+        }
+        cg.create()?;
+        std::fs::create_dir_all(&run_dir).map_err(|source| InstanceError::Io {
+            op: "create",
+            path: run_dir.display().to_string(),
+            source,
+        })?;
+        render_files(&f, &run_dir)?;
+        let mut st = State::new(&cfg, &ctx.env.instance, Some(&f), &cg.path);
+        st.running = true;
+        st.started = state::now_secs();
+        state::write(&run_dir, &st)?;
+        let first: Vec<&Service> = f.services.iter().filter(|s| s.role == Role::Any).collect();
+        if let Err(e) = start_services(&cfg, &first, &users, &cg, &mut st, dl) {
+            let _ = stop_all(&st, &cg, &dl.within(Duration::from_secs(30)).max_of(Duration::from_secs(2)));
+            st.running = false;
+            clear(&mut st, |_| true);
+            let _ = state::write(&run_dir, &st);
+            return Err(e.into());
+        }
+        score::publish(ctx, Some(cfg.promotion_score));
+        info!("instance {} started ({} services)", cfg.name, first.len());
+        Ok(Status::Success)
+    }
+
+    fn stop(&self, ctx: &Ctx) -> ActionResult {
+        let cfg = Config::from_params(&ctx.params)?;
+        let dl = &ctx.deadline;
+        let run_dir = cfg.run_dir();
+        let st = state::read(&run_dir)?;
+        let cg = match &st {
+            Some(s) if !s.cgroup.is_empty() => Group::at(&s.cgroup),
+            _ => match Group::of_instance(&cfg.name) {
+                Ok(g) => g,
+                // No cgroup2 and no record: nothing of ours can run here.
+                Err(_) if st.is_none() => return Ok(Status::Success),
+                Err(e) => return Err(e.into()),
+            },
+        };
+        let started = Instant::now();
+        let mut st = st.unwrap_or_else(|| State::new(&cfg, &ctx.env.instance, None, &cg.path));
+        stop_all(&st, &cg, dl)?;
+        score::publish(ctx, None);
+        let was_running = st.running;
+        st.running = false;
+        st.promoted = false;
+        clear(&mut st, |_| true);
+        state::write(&run_dir, &st)?;
+        if was_running {
+            info!("instance {} stopped in {} ms", cfg.name, started.elapsed().as_millis());
+        }
+        Ok(Status::Success)
+    }
+
+    fn monitor(&self, ctx: &Ctx) -> ActionResult {
+        let cfg = Config::from_params(&ctx.params)?;
+        let run_dir = cfg.run_dir();
+        let Some(st) = state::read(&run_dir)?.filter(|s| s.running) else {
+            if ctx.is_probe() {
+                register(ctx, &cfg, None);
+            }
+            // Processes without a start (an agent killed mid-start, or
+            // started by hand): not "stopped", so Pacemaker cleans up.
+            if let Ok(cg) = Group::of_instance(&cfg.name) {
+                if cg.populated() {
+                    return Err(InstanceError::Stray { name: cfg.name, cgroup: cg.path.display().to_string() }.into());
+                }
+            }
+            return Ok(Status::NotRunning);
+        };
+        let promoted = st.promoted;
+        let fail = |e: InstanceError| -> ActionResult {
+            if promoted {
+                crate::ocf::log::exit_reason(&e.to_string());
+                Ok(Status::FailedPromoted)
+            } else {
+                Err(e.into())
+            }
+        };
+        let mut degraded: Vec<String> = Vec::new();
+        for s in st.expected() {
+            if !s.alive() {
+                let log = process::log_path(&run_dir, &s.name).display().to_string();
+                let e = InstanceError::ServiceDown { service: s.name.clone(), pid: s.ident.map_or(0, |i| i.pid), log };
+                if s.optional {
+                    degraded.push(e.to_string());
+                } else {
+                    return fail(e);
+                }
+            }
+        }
+        if ctx.depth >= 10 {
+            if let Err(e) = check_datadir(&cfg, &ctx.deadline) {
+                return fail(e);
+            }
+            match file::load(&cfg.config, &cfg.vars()) {
+                Ok(f) => {
+                    for svc in &f.services {
+                        let Some(s) = st.services.iter().find(|s| s.name == svc.name) else { continue };
+                        let Some(check) = &svc.probe else { continue };
+                        if !st.expected().any(|e| e.name == s.name) || !s.alive() {
+                            continue;
+                        }
+                        if let Err(source) = check.run(ctx.deadline.remaining()) {
+                            let e = InstanceError::ProbeFailed { service: s.name.clone(), source: Box::new(source) };
+                            if s.optional {
+                                degraded.push(e.to_string());
+                            } else {
+                                return fail(e);
+                            }
+                        }
+                    }
+                }
+                Err(e) => return fail(e),
+            }
+        }
+        if ctx.depth >= 20 {
+            if let Err(e) = datadir_round_trip(&cfg, &ctx.deadline) {
+                return fail(e);
+            }
+        }
+        if !degraded.is_empty() {
+            warn!("instance {} is degraded: {}", cfg.name, degraded.join("; "));
+            return Ok(if promoted { Status::DegradedPromoted } else { Status::Degraded });
+        }
+        Ok(if promoted { Status::RunningPromoted } else { Status::Success })
+    }
+
+    fn promote(&self, ctx: &Ctx) -> ActionResult {
+        let cfg = Config::from_params(&ctx.params)?;
+        let dl = &ctx.deadline;
+        let run_dir = cfg.run_dir();
+        let Some(mut st) = state::read(&run_dir)?.filter(|s| s.running) else {
+            return Err(InstanceError::NotStarted { name: cfg.name, action: "promote" }.into());
+        };
+        let f = file::load(&cfg.config, &cfg.vars())?;
+        let users = check_node(&cfg, &f)?;
+        let cg = Group::at(&st.cgroup);
+        // Services added to the file since start join the record.
+        for svc in &f.services {
+            if st.service_mut(&svc.name).is_none() {
+                st.services.push(ServiceState::of(svc));
+            }
+        }
+        let todo: Vec<&Service> = f
+            .services
+            .iter()
+            .filter(|s| s.role == Role::Promoted)
+            .filter(|s| !st.services.iter().any(|x| x.name == s.name && x.alive()))
+            .collect();
+        if st.promoted && todo.is_empty() {
+            info!("instance {} is already promoted", cfg.name);
+            return Ok(Status::Success);
+        }
+        st.promoted = true;
+        if let Err(e) = start_services(&cfg, &todo, &users, &cg, &mut st, dl) {
+            let order: Vec<ServiceState> = st.stop_order().into_iter().filter(|s| s.role == Role::Promoted).collect();
+            let _ = stop_services(&order, &cg, &dl.max_of(Duration::from_secs(2)));
+            st.promoted = false;
+            clear(&mut st, |s| s.role == Role::Promoted);
+            let _ = state::write(&run_dir, &st);
+            return Err(e.into());
+        }
+        state::write(&run_dir, &st)?;
+        info!("instance {} promoted ({} services started)", cfg.name, todo.len());
+        Ok(Status::Success)
+    }
+
+    fn demote(&self, ctx: &Ctx) -> ActionResult {
+        let cfg = Config::from_params(&ctx.params)?;
+        let run_dir = cfg.run_dir();
+        let Some(mut st) = state::read(&run_dir)?.filter(|s| s.running) else {
+            return Err(InstanceError::NotStarted { name: cfg.name, action: "demote" }.into());
+        };
+        let cg = Group::at(&st.cgroup);
+        let order: Vec<ServiceState> = st.stop_order().into_iter().filter(|s| s.role == Role::Promoted).collect();
+        stop_services(&order, &cg, &ctx.deadline)?;
+        let was = st.promoted;
+        st.promoted = false;
+        clear(&mut st, |s| s.role == Role::Promoted);
+        state::write(&run_dir, &st)?;
+        if was {
+            info!("instance {} demoted ({} services stopped)", cfg.name, order.len());
+        }
+        Ok(Status::Success)
+    }
+
+    fn notify(&self, ctx: &Ctx) -> ActionResult {
+        debug!(
+            "notify {} {} accepted",
+            ctx.env.meta.notify_type.as_deref().unwrap_or("-"),
+            ctx.env.meta.notify_operation.as_deref().unwrap_or("-")
+        );
+        Ok(Status::Success)
+    }
+}
+
+trait MaxOf {
+    fn max_of(self, d: Duration) -> Deadline;
+}
+
+impl MaxOf for Deadline {
+    /// This deadline, or `d` from now when less than that is left (cleanup
+    /// after a failed start needs time even when the start used it all).
+    fn max_of(self, d: Duration) -> Deadline {
+        if self.remaining() < d {
+            Deadline::after(d)
+        } else {
+            self
+        }
+    }
+}
+
+fn survivors(name: &str, pids: &[i32]) -> AgentError {
+    let list: Vec<String> = pids.iter().map(i32::to_string).collect();
+    InstanceError::Survivors { name: name.to_string(), pids: list.join(" ") }.into()
+}
+
+/// Forget the processes of the services `which` selects.
+fn clear(st: &mut State, which: impl Fn(&ServiceState) -> bool) {
+    for s in st.services.iter_mut().filter(|s| which(s)) {
+        s.ident = None;
+    }
+}
+
+/// Write the record for `haven instance list` when it is missing or says
+/// something else (best effort: a registry problem never fails an action).
+fn register(ctx: &Ctx, cfg: &Config, f: Option<&InstanceFile>) {
+    let run_dir = cfg.run_dir();
+    let current = state::read(&run_dir).ok().flatten();
+    if current.as_ref().is_some_and(|s| s.running) {
+        return;
+    }
+    let cg = Group::of_instance(&cfg.name).map(|g| g.path).unwrap_or_default();
+    let mut fresh = State::new(cfg, &ctx.env.instance, f, &cg);
+    if f.is_none() {
+        if let Some(old) = &current {
+            fresh.services.clone_from(&old.services);
+        }
+    }
+    if current.as_ref() != Some(&fresh) {
+        if let Err(e) = state::write(&run_dir, &fresh) {
+            debug!("registry: {e}");
+        }
+    }
+}
+
+/// Refuse unless a filesystem other than its parent directory's is mounted
+/// on datadir: a shared volume that is not mounted leaves an empty
+/// directory on the node's own disk, and an instance started there writes
+/// its data to the wrong place. Reads mountinfo; the path is resolved on a
+/// helper thread (a dead NFS server cannot hang the action).
+fn check_datadir(cfg: &Config, dl: &Deadline) -> Result<(), InstanceError> {
+    let dir = cfg.datadir.clone();
+    let short = dl.within(Duration::from_secs(5));
+    let canonical = bounded(format!("resolving datadir {}", cfg.datadir), &short, move || std::fs::canonicalize(dir))?
+        .map_err(|_| InstanceError::NoDatadir { datadir: cfg.datadir.clone() })?;
+    let table = MountTable::read().map_err(|source| InstanceError::Io {
+        op: "read",
+        path: "/proc/self/mountinfo".into(),
+        source,
+    })?;
+    let path = canonical.to_string_lossy().into_owned();
+    let parent = canonical.parent().map_or("/".to_string(), |p| p.to_string_lossy().into_owned());
+    let here = table.mount_of(&path);
+    let above = table.mount_of(&parent);
+    match (here, above) {
+        (Some(h), Some(a)) if h.id == a.id => Err(InstanceError::NotMounted {
+            datadir: cfg.datadir.clone(),
+            mount: format!("{} ({} {})", h.mount_point, h.fstype, h.source),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The ip must be an address of this node, or every service binding to it
+/// fails: binding a socket to it says so without forking or netlink.
+fn check_ip(cfg: &Config) -> Result<(), InstanceError> {
+    match std::net::UdpSocket::bind((cfg.ip, 0)) {
+        Ok(_) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => Err(InstanceError::NoAddress { ip: cfg.ip }),
+        Err(e) => {
+            debug!("bind test for {}: {e}", cfg.ip);
+            Ok(())
+        }
+    }
+}
+
+/// What this node must have for the file: every program and user.
+fn check_node(cfg: &Config, f: &InstanceFile) -> Result<BTreeMap<String, Option<User>>, InstanceError> {
+    let mut users = BTreeMap::new();
+    for svc in &f.services {
+        process::program(svc)?;
+        let name = svc.user.as_ref().or(cfg.user.as_ref());
+        let user = match name {
+            Some(n) => Some(
+                process::lookup_user(n)
+                    .ok_or_else(|| InstanceError::NoUser { user: n.clone(), what: format!("service {}", svc.name) })?,
+            ),
+            None => None,
+        };
+        users.insert(svc.name.clone(), user);
+    }
+    Ok(users)
+}
+
+/// Write the instance file's [[file]] entries into the run directory.
+fn render_files(f: &InstanceFile, run_dir: &Path) -> Result<(), InstanceError> {
+    for r in &f.files {
+        let p = run_dir.join(&r.path);
+        let io = |op| {
+            let path = p.display().to_string();
+            move |source| InstanceError::Io { op, path, source }
+        };
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).map_err(io("create"))?;
+        }
+        std::fs::write(&p, &r.text).map_err(io("write"))?;
+    }
+    Ok(())
+}
+
+/// Start `services` in order, each in its own cgroup below `cg`, waiting
+/// for each to be ready before the next; the record is written after each
+/// so a failure midway leaves a record stop can work from.
+fn start_services(
+    cfg: &Config,
+    services: &[&Service],
+    users: &BTreeMap<String, Option<User>>,
+    cg: &Group,
+    st: &mut State,
+    dl: &Deadline,
+) -> Result<(), InstanceError> {
+    let run_dir = cfg.run_dir();
+    let vars = cfg.vars();
+    for svc in services {
+        let scg = cg.child(&svc.name);
+        if scg.populated() {
+            warn!("service {}: killing processes left in {}", svc.name, scg.path.display());
+            scg.destroy(&dl.within(Duration::from_secs(5)))
+                .map_err(|pids| InstanceError::Survivors { name: cfg.name.clone(), pids: format!("{pids:?}") })?;
+        }
+        scg.create()?;
+        let user = users.get(&svc.name).and_then(Option::as_ref);
+        let t0 = Instant::now();
+        let (mut child, ident) = process::spawn(svc, user, &scg, &vars, &run_dir)?;
+        if let Some(s) = st.service_mut(&svc.name) {
+            s.ident = Some(ident);
+        }
+        state::write(&run_dir, st)?;
+        wait_ready(svc, &mut child, &run_dir, dl)?;
+        info!("service {} started (pid {}, ready in {} ms)", svc.name, ident.pid, t0.elapsed().as_millis());
+    }
+    Ok(())
+}
+
+/// Wait until the service's probe passes (or, without a probe, until it
+/// has stayed up a moment), failing early when the process exits.
+fn wait_ready(
+    svc: &Service,
+    child: &mut std::process::Child,
+    run_dir: &Path,
+    dl: &Deadline,
+) -> Result<(), InstanceError> {
+    let limit = svc.start_timeout.map_or(*dl, |t| dl.within(t));
+    let exited = |status: std::process::ExitStatus| {
+        let log = process::log_path(run_dir, &svc.name);
+        InstanceError::Exited {
+            service: svc.name.clone(),
+            status: status.to_string(),
+            tail: process::log_tail(&log),
+            log: log.display().to_string(),
+        }
+    };
+    let settle = Deadline::after(SETTLE);
+    let mut last = String::from("no answer yet");
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(exited(status));
+        }
+        match &svc.probe {
+            None if settle.expired() => break,
+            None => {}
+            Some(check) => match check.run(limit.remaining()) {
+                Ok(()) => break,
+                Err(e) => last = format!("{}: {e}", check.describe),
+            },
+        }
+        if limit.expired() {
+            return Err(InstanceError::NotReady { service: svc.name.clone(), why: last });
+        }
+        limit.sleep(Duration::from_millis(if svc.probe.is_some() { 100 } else { 20 }));
+    }
+    // Ready, but is it ours that answered? A daemon that failed to bind
+    // exits while another process answers on the port.
+    if let Ok(Some(status)) = child.try_wait() {
+        return Err(exited(status));
+    }
+    Ok(())
+}
+
+/// Stop one service: its stop signal to the main process (to every process
+/// in its cgroup when the main one is gone), the same signal to stragglers
+/// once the main process has exited, then after `grace` SIGKILL to the whole
+/// cgroup. The cgroup decides when it is over, not the pid.
+fn stop_service(s: &ServiceState, scg: &Group, grace: Duration, dl: &Deadline) -> Result<(), Vec<i32>> {
+    if !scg.exists() {
+        return Ok(());
+    }
+    let t0 = Instant::now();
+    if scg.populated() {
+        let main = s.ident.filter(Ident::alive);
+        match main {
+            // SAFETY: kill(2) on the service's main process, verified by
+            // pid and start time.
+            Some(i) => unsafe {
+                libc::kill(i.pid, s.stop_signal);
+                libc::kill(i.pid, libc::SIGCONT);
+            },
+            None => {
+                scg.signal_all(s.stop_signal);
+            }
+        }
+        let mut swept = main.is_none();
+        let until = dl.within(grace);
+        loop {
+            if !scg.populated() {
+                break;
+            }
+            if !swept && !main.is_some_and(|i| i.alive()) {
+                // The main process is gone; what is left was forked by it.
+                scg.signal_all(s.stop_signal);
+                swept = true;
+            }
+            if until.expired() {
+                let left = scg.all_procs();
+                warn!(
+                    "service {} did not stop within {} ms after SIG{}: killing its cgroup ({} processes: {:?})",
+                    s.name,
+                    grace.as_millis(),
+                    crate::mount::holders::signal_name(s.stop_signal),
+                    left.len(),
+                    left
+                );
+                scg.kill();
+                break;
+            }
+            until.sleep(Duration::from_millis(10));
+        }
+    }
+    scg.destroy(&dl.max_of(Duration::from_millis(200)))?;
+    info!("service {} stopped in {} ms", s.name, t0.elapsed().as_millis());
+    Ok(())
+}
+
+/// Stop `order` one after the other, each within its stop timeout and what
+/// the action deadline leaves after reserving time for the rest.
+fn stop_services(order: &[ServiceState], cg: &Group, dl: &Deadline) -> Result<(), InstanceError> {
+    let mut left: Vec<i32> = Vec::new();
+    for (i, s) in order.iter().enumerate() {
+        let reserve = KILL_RESERVE * u32::try_from(order.len() - i).unwrap_or(1);
+        let grace = s.stop_timeout.min(dl.remaining().saturating_sub(reserve));
+        if let Err(pids) = stop_service(s, &cg.child(&s.name), grace, dl) {
+            left.extend(pids);
+        }
+    }
+    if left.is_empty() {
+        Ok(())
+    } else {
+        let list: Vec<String> = left.iter().map(i32::to_string).collect();
+        Err(InstanceError::Survivors { name: cg.path.display().to_string(), pids: list.join(" ") })
+    }
+}
+
+/// Stop every service in reverse order, then kill whatever is left in the
+/// instance's cgroup (strays in unknown sub-cgroups) and remove it.
+fn stop_all(st: &State, cg: &Group, dl: &Deadline) -> Result<(), InstanceError> {
+    let r = stop_services(&st.stop_order(), cg, dl);
+    let final_dl = dl.max_of(Duration::from_millis(500));
+    let swept = cg.destroy(&final_dl);
+    r?;
+    swept.map_err(|pids| {
+        let list: Vec<String> = pids.iter().map(i32::to_string).collect();
+        InstanceError::Survivors { name: st.name.clone(), pids: list.join(" ") }
+    })
+}
+
+/// Monitor depth 20: write a file in datadir and read it back, on a helper
+/// thread so a hung volume fails the monitor in time.
+fn datadir_round_trip(cfg: &Config, dl: &Deadline) -> Result<(), InstanceError> {
+    let path = Path::new(&cfg.datadir).join(format!(".haven-check-{}", registry::node_name()));
+    let token = format!("{} {} {}\n", cfg.name, std::process::id(), state::now_secs());
+    let (p, t) = (path.clone(), token.clone());
+    let result = bounded(format!("writing and reading {}", path.display()), dl, move || {
+        std::fs::write(&p, &t)?;
+        let back = std::fs::read_to_string(&p)?;
+        std::fs::remove_file(&p)?;
+        Ok::<String, std::io::Error>(back)
+    })?;
+    let back = result.map_err(|source| InstanceError::Io {
+        op: "write and read",
+        path: path.display().to_string(),
+        source,
+    })?;
+    if back != token {
+        return Err(InstanceError::Mismatch { path: path.display().to_string(), got: back });
+    }
+    Ok(())
+}
