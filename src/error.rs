@@ -65,7 +65,6 @@ impl AgentError {
             AgentError::Director(e) => match e {
                 DirectorError::Config(_) | DirectorError::NoService => Status::ErrConfigured,
                 DirectorError::Backend(crate::lb::LbError::NoIpvs) => Status::ErrInstalled,
-                DirectorError::Backend(crate::lb::LbError::IpvsUnimplemented) => Status::ErrConfigured,
                 DirectorError::Backend(crate::lb::LbError::Exec(e)) => exec_status(e),
                 DirectorError::Backend(_)
                 | DirectorError::Io { .. }

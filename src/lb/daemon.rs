@@ -5,6 +5,7 @@
 
 use super::config::{self, BackendChoice, Config};
 use super::health::Checker;
+use super::ipvs::Ipvs;
 use super::nft::Nftables;
 use super::status::{self, RealLine, ServiceLine, Status};
 use super::table::Table;
@@ -30,14 +31,43 @@ fn mtime(p: &Path) -> Option<SystemTime> {
     std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
 
-/// Which engine to use: IPVS needs the kernel module; auto picks nftables
-/// here (IPVS programming is not implemented yet).
+/// Which engine to use: IPVS where the kernel has it (auto), nftables
+/// where it does not or when asked.
 pub fn choose_backend(choice: BackendChoice) -> Result<&'static str, LbError> {
     let has_ipvs = Path::new("/proc/net/ip_vs").exists();
     match choice {
         BackendChoice::Ipvs if !has_ipvs => Err(LbError::NoIpvs),
-        BackendChoice::Ipvs => Err(LbError::IpvsUnimplemented),
+        BackendChoice::Ipvs => Ok("ipvs"),
+        BackendChoice::Auto if has_ipvs => Ok("ipvs"),
         BackendChoice::Auto | BackendChoice::Nftables => Ok("nftables"),
+    }
+}
+
+/// The kernel engine in use.
+enum DataPlane {
+    Nft(Nftables),
+    Ipvs(Ipvs),
+}
+
+impl DataPlane {
+    fn apply(&mut self, t: &Table) -> Result<(), LbError> {
+        match self {
+            DataPlane::Nft(n) => n.apply(t),
+            DataPlane::Ipvs(i) => i.apply(t),
+        }
+    }
+    /// None: this engine's table is not read back (IPVS).
+    fn verify(&self) -> Option<bool> {
+        match self {
+            DataPlane::Nft(n) => Some(n.verify().unwrap_or(false)),
+            DataPlane::Ipvs(_) => None,
+        }
+    }
+    fn clear(&mut self) -> Result<(), LbError> {
+        match self {
+            DataPlane::Nft(n) => n.clear(),
+            DataPlane::Ipvs(i) => i.clear(),
+        }
     }
 }
 
@@ -68,7 +98,7 @@ struct Engine {
     opts: Options,
     cfg: Config,
     checker: Checker,
-    nft: Nftables,
+    plane: DataPlane,
     backend: &'static str,
     table: Table,
     programmed: u64,
@@ -157,10 +187,10 @@ impl Engine {
                 ));
             }
         }
-        self.nft.apply(&next)?;
+        self.plane.apply(&next)?;
         self.table = next;
         self.programmed = status::now();
-        self.kernel_match = Some(true);
+        self.kernel_match = self.plane.verify().map(|_| true);
         self.last_verify = Instant::now();
         Ok(())
     }
@@ -194,9 +224,11 @@ pub fn run(opts: Options) -> Result<(), LbError> {
         log(w);
     }
     let backend = choose_backend(opts.backend.unwrap_or(cfg.backend))?;
-    if exec::which("nft").is_none() {
+    if backend == "nftables" && exec::which("nft").is_none() {
         return Err(LbError::Exec(exec::ExecError::NotFound { program: "nft".into() }));
     }
+    let plane =
+        if backend == "ipvs" { DataPlane::Ipvs(Ipvs::open()?) } else { DataPlane::Nft(Nftables::new(&opts.table)) };
     let term = Arc::new(AtomicBool::new(false));
     let hup = Arc::new(AtomicBool::new(false));
     for (sig, flag) in [
@@ -218,7 +250,7 @@ pub fn run(opts: Options) -> Result<(), LbError> {
     })?;
     let checker = Checker::new(&cfg);
     let mut e = Engine {
-        nft: Nftables::new(&opts.table),
+        plane,
         mtime: mtime(&opts.config),
         cfg,
         checker,
@@ -275,7 +307,7 @@ pub fn run(opts: Options) -> Result<(), LbError> {
         // Compare the kernel with what was programmed every few seconds:
         // someone flushing the table must show in status and monitor.
         if e.last_verify.elapsed() >= Duration::from_secs(5) {
-            e.kernel_match = Some(e.nft.verify().unwrap_or(false));
+            e.kernel_match = e.plane.verify();
             if e.kernel_match == Some(false) {
                 log("the kernel table differs from what was programmed; programming it again");
                 e.programmed = 0;
@@ -288,7 +320,7 @@ pub fn run(opts: Options) -> Result<(), LbError> {
         }
     }
     log("stopping: removing the table");
-    let cleared = e.nft.clear();
+    let cleared = e.plane.clear();
     let _ = std::fs::remove_file(e.dir.join("status"));
     cleared
 }

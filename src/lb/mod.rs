@@ -1,10 +1,11 @@
 //! The director engine: ldirectord.cf configuration, health checks of real
-//! servers, and the kernel data plane (nftables) they program. The
+//! servers, and the kernel data plane (IPVS or nftables) they program. The
 //! director never forwards packets itself.
 
 pub mod config;
 pub mod daemon;
 pub mod health;
+pub mod ipvs;
 pub mod nft;
 pub mod status;
 pub mod table;
@@ -21,8 +22,6 @@ pub enum LbError {
     Exec(#[from] ExecError),
     #[error("the IPVS backend was asked for, but this kernel has no IPVS (/proc/net/ip_vs is missing)")]
     NoIpvs,
-    #[error("the IPVS backend is not implemented yet; use backend = nftables (or auto)")]
-    IpvsUnimplemented,
     #[error("failed to {op} {path}: {source}")]
     Io { op: &'static str, path: String, source: std::io::Error },
 }

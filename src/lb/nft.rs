@@ -194,6 +194,7 @@ mod tests {
             protocol: Protocol::Tcp,
             scheduler: scheduler.into(),
             persistent: false,
+            persistent_secs: 0,
             dests: weights
                 .iter()
                 .enumerate()

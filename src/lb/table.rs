@@ -18,6 +18,8 @@ pub struct Service {
     pub protocol: Protocol,
     pub scheduler: String,
     pub persistent: bool,
+    /// Persistence timeout in seconds (IPVS; 0 when not persistent).
+    pub persistent_secs: u32,
     /// Real servers in the service (weight 0: quiescent, no new connections).
     pub dests: Vec<Dest>,
     /// True when every real server is down and the fallback serves.
@@ -61,6 +63,7 @@ impl Table {
                 protocol: v.protocol,
                 scheduler: v.scheduler.clone(),
                 persistent: v.persistent.is_some(),
+                persistent_secs: v.persistent.map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX)),
                 dests,
                 on_fallback,
             });

@@ -1,0 +1,388 @@
+//! The IPVS data plane through generic netlink (family "IPVS"), as
+//! ipvsadm speaks it: services (address, port, protocol or firewall mark,
+//! scheduler, persistence) and their destinations (forwarding method,
+//! weight). Messages are built here byte by byte; the constants are the
+//! kernel's (include/uapi/linux/ip_vs.h) and unit tests pin the layout.
+//! IPVS has no transactions: changes are made service by service, and only
+//! the services this director created are ever touched.
+
+use super::config::{Method, Protocol};
+use super::table::{Dest, Service, Table};
+use super::LbError;
+use netlink_sys::{protocols::NETLINK_GENERIC, Socket, SocketAddr};
+use std::net::IpAddr;
+
+// Generic netlink controller.
+const GENL_ID_CTRL: u16 = 0x10;
+const CTRL_CMD_GETFAMILY: u8 = 3;
+const CTRL_ATTR_FAMILY_ID: u16 = 1;
+const CTRL_ATTR_FAMILY_NAME: u16 = 2;
+
+pub const IPVS_GENL_NAME: &str = "IPVS";
+pub const IPVS_GENL_VERSION: u8 = 1;
+
+// enum { IPVS_CMD_UNSPEC = 0, IPVS_CMD_NEW_SERVICE, ... }
+pub const IPVS_CMD_NEW_SERVICE: u8 = 1;
+pub const IPVS_CMD_SET_SERVICE: u8 = 2;
+pub const IPVS_CMD_DEL_SERVICE: u8 = 3;
+pub const IPVS_CMD_NEW_DEST: u8 = 5;
+pub const IPVS_CMD_SET_DEST: u8 = 6;
+pub const IPVS_CMD_DEL_DEST: u8 = 7;
+
+pub const IPVS_CMD_ATTR_SERVICE: u16 = 1;
+pub const IPVS_CMD_ATTR_DEST: u16 = 2;
+
+pub const IPVS_SVC_ATTR_AF: u16 = 1;
+pub const IPVS_SVC_ATTR_PROTOCOL: u16 = 2;
+pub const IPVS_SVC_ATTR_ADDR: u16 = 3;
+pub const IPVS_SVC_ATTR_PORT: u16 = 4;
+pub const IPVS_SVC_ATTR_FWMARK: u16 = 5;
+pub const IPVS_SVC_ATTR_SCHED_NAME: u16 = 6;
+pub const IPVS_SVC_ATTR_FLAGS: u16 = 7;
+pub const IPVS_SVC_ATTR_TIMEOUT: u16 = 8;
+pub const IPVS_SVC_ATTR_NETMASK: u16 = 9;
+
+pub const IPVS_DEST_ATTR_ADDR: u16 = 1;
+pub const IPVS_DEST_ATTR_PORT: u16 = 2;
+pub const IPVS_DEST_ATTR_FWD_METHOD: u16 = 3;
+pub const IPVS_DEST_ATTR_WEIGHT: u16 = 4;
+pub const IPVS_DEST_ATTR_U_THRESH: u16 = 5;
+pub const IPVS_DEST_ATTR_L_THRESH: u16 = 6;
+pub const IPVS_DEST_ATTR_ADDR_FAMILY: u16 = 11;
+
+// Forwarding methods (IP_VS_CONN_F_FWD_MASK values).
+pub const IP_VS_CONN_F_MASQ: u32 = 0x0000;
+pub const IP_VS_CONN_F_TUNNEL: u32 = 0x0002;
+pub const IP_VS_CONN_F_DROUTE: u32 = 0x0003;
+pub const IP_VS_SVC_F_PERSISTENT: u32 = 0x0001;
+
+const NLA_F_NESTED: u16 = 0x8000;
+const NLM_F_REQUEST: u16 = 1;
+const NLM_F_ACK: u16 = 4;
+const NLMSG_ERROR: u16 = 2;
+
+fn pad4(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+/// One netlink attribute: length, type, payload, padding.
+pub fn nla(kind: u16, payload: &[u8]) -> Vec<u8> {
+    let len = 4 + payload.len();
+    let mut v = Vec::with_capacity(pad4(len));
+    v.extend_from_slice(&(len as u16).to_ne_bytes());
+    v.extend_from_slice(&kind.to_ne_bytes());
+    v.extend_from_slice(payload);
+    v.resize(pad4(len), 0);
+    v
+}
+
+fn nested(kind: u16, children: &[Vec<u8>]) -> Vec<u8> {
+    nla(kind | NLA_F_NESTED, &children.concat())
+}
+
+fn af(ip: IpAddr) -> u16 {
+    if ip.is_ipv4() {
+        libc::AF_INET as u16
+    } else {
+        libc::AF_INET6 as u16
+    }
+}
+
+/// union nf_inet_addr: 16 bytes, IPv4 in the first four.
+fn inet_addr(ip: IpAddr) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    match ip {
+        IpAddr::V4(v4) => b[..4].copy_from_slice(&v4.octets()),
+        IpAddr::V6(v6) => b.copy_from_slice(&v6.octets()),
+    }
+    b
+}
+
+/// The attributes that identify a service (and, `full`, its settings).
+pub fn service_attr(s: &Service, full: bool) -> Vec<u8> {
+    let ip = match s.protocol {
+        Protocol::Fwmark(_) => s.dests.first().map_or(s.vip.ip(), |d| d.addr.ip()),
+        _ => s.vip.ip(),
+    };
+    let mut a = vec![nla(IPVS_SVC_ATTR_AF, &af(ip).to_ne_bytes())];
+    match s.protocol {
+        Protocol::Fwmark(mark) => a.push(nla(IPVS_SVC_ATTR_FWMARK, &mark.to_ne_bytes())),
+        Protocol::Tcp | Protocol::Udp => {
+            let proto = if s.protocol == Protocol::Tcp { libc::IPPROTO_TCP } else { libc::IPPROTO_UDP } as u16;
+            a.push(nla(IPVS_SVC_ATTR_PROTOCOL, &proto.to_ne_bytes()));
+            a.push(nla(IPVS_SVC_ATTR_ADDR, &inet_addr(s.vip.ip())));
+            // Ports travel in network byte order.
+            a.push(nla(IPVS_SVC_ATTR_PORT, &s.vip.port().to_be_bytes()));
+        }
+    }
+    if full {
+        let mut sched = s.scheduler.as_bytes().to_vec();
+        sched.push(0);
+        a.push(nla(IPVS_SVC_ATTR_SCHED_NAME, &sched));
+        let flags = if s.persistent { IP_VS_SVC_F_PERSISTENT } else { 0 };
+        let mut f = flags.to_ne_bytes().to_vec();
+        f.extend_from_slice(&u32::MAX.to_ne_bytes()); // struct ip_vs_flags { flags, mask }
+        a.push(nla(IPVS_SVC_ATTR_FLAGS, &f));
+        a.push(nla(IPVS_SVC_ATTR_TIMEOUT, &s.persistent_secs.to_ne_bytes()));
+        let mask: u32 = if ip.is_ipv4() { u32::MAX } else { 128 };
+        a.push(nla(IPVS_SVC_ATTR_NETMASK, &mask.to_ne_bytes()));
+    }
+    nested(IPVS_CMD_ATTR_SERVICE, &a)
+}
+
+pub fn fwd_method(m: Method) -> u32 {
+    match m {
+        Method::Gate => IP_VS_CONN_F_DROUTE,
+        Method::Masq => IP_VS_CONN_F_MASQ,
+        Method::Ipip => IP_VS_CONN_F_TUNNEL,
+    }
+}
+
+pub fn dest_attr(d: &Dest, full: bool) -> Vec<u8> {
+    let mut a =
+        vec![nla(IPVS_DEST_ATTR_ADDR, &inet_addr(d.addr.ip())), nla(IPVS_DEST_ATTR_PORT, &d.addr.port().to_be_bytes())];
+    if full {
+        a.push(nla(IPVS_DEST_ATTR_FWD_METHOD, &fwd_method(d.method).to_ne_bytes()));
+        a.push(nla(IPVS_DEST_ATTR_WEIGHT, &d.weight.to_ne_bytes()));
+        a.push(nla(IPVS_DEST_ATTR_U_THRESH, &0u32.to_ne_bytes()));
+        a.push(nla(IPVS_DEST_ATTR_L_THRESH, &0u32.to_ne_bytes()));
+        a.push(nla(IPVS_DEST_ATTR_ADDR_FAMILY, &af(d.addr.ip()).to_ne_bytes()));
+    }
+    nested(IPVS_CMD_ATTR_DEST, &a)
+}
+
+/// nlmsghdr + genlmsghdr + attributes.
+pub fn genl_message(family: u16, cmd: u8, version: u8, seq: u32, attrs: &[Vec<u8>]) -> Vec<u8> {
+    let body = attrs.concat();
+    let len = 16 + 4 + body.len();
+    let mut m = Vec::with_capacity(len);
+    m.extend_from_slice(&(len as u32).to_ne_bytes());
+    m.extend_from_slice(&family.to_ne_bytes());
+    m.extend_from_slice(&(NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
+    m.extend_from_slice(&seq.to_ne_bytes());
+    m.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it
+    m.push(cmd);
+    m.push(version);
+    m.extend_from_slice(&0u16.to_ne_bytes());
+    m.extend_from_slice(&body);
+    m
+}
+
+/// A connected generic netlink socket with the IPVS family resolved.
+pub struct Ipvs {
+    sock: Socket,
+    family: u16,
+    seq: u32,
+    /// What this director programmed: the only services it may change.
+    applied: Table,
+}
+
+impl Ipvs {
+    pub fn open() -> Result<Ipvs, LbError> {
+        let io = |op: &'static str| move |source| LbError::Io { op, path: "the generic netlink socket".into(), source };
+        let mut sock = Socket::new(NETLINK_GENERIC).map_err(io("open"))?;
+        sock.bind_auto().map_err(io("bind"))?;
+        sock.connect(&SocketAddr::new(0, 0)).map_err(io("connect"))?;
+        let mut ipvs = Ipvs { sock, family: 0, seq: 0, applied: Table::default() };
+        let mut name = IPVS_GENL_NAME.as_bytes().to_vec();
+        name.push(0);
+        let reply = ipvs.request(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1, &[nla(CTRL_ATTR_FAMILY_NAME, &name)], true)?;
+        ipvs.family = family_id(&reply).ok_or(LbError::NoIpvs)?;
+        Ok(ipvs)
+    }
+
+    fn request(
+        &mut self,
+        family: u16,
+        cmd: u8,
+        version: u8,
+        attrs: &[Vec<u8>],
+        want_reply: bool,
+    ) -> Result<Vec<u8>, LbError> {
+        self.seq = self.seq.wrapping_add(1);
+        let msg = genl_message(family, cmd, version, self.seq, attrs);
+        let io = |op: &'static str| move |source| LbError::Io { op, path: "the IPVS netlink socket".into(), source };
+        self.sock.send(&msg, 0).map_err(io("send to"))?;
+        let mut data = Vec::new();
+        loop {
+            let mut buf: Vec<u8> = Vec::with_capacity(16384);
+            self.sock.recv(&mut buf, 0).map_err(io("receive from"))?;
+            let mut off = 0;
+            while off + 16 <= buf.len() {
+                let len = u32::from_ne_bytes([buf[off], buf[off + 1], buf[off + 2], buf[off + 3]]) as usize;
+                let kind = u16::from_ne_bytes([buf[off + 4], buf[off + 5]]);
+                if len < 16 || off + len > buf.len() {
+                    break;
+                }
+                if kind == NLMSG_ERROR {
+                    let code = i32::from_ne_bytes([buf[off + 16], buf[off + 17], buf[off + 18], buf[off + 19]]);
+                    if code != 0 {
+                        return Err(LbError::Io {
+                            op: "program",
+                            path: format!("IPVS (command {cmd})"),
+                            source: std::io::Error::from_raw_os_error(-code),
+                        });
+                    }
+                    return Ok(data);
+                }
+                if want_reply {
+                    data.extend_from_slice(&buf[off..off + len]);
+                }
+                off += pad4(len);
+            }
+        }
+    }
+
+    fn send(&mut self, cmd: u8, attrs: &[Vec<u8>]) -> Result<(), LbError> {
+        let family = self.family;
+        self.request(family, cmd, IPVS_GENL_VERSION, attrs, false).map(|_| ())
+    }
+
+    /// Bring the kernel from what was applied to `t`.
+    pub fn apply(&mut self, t: &Table) -> Result<(), LbError> {
+        let old = std::mem::take(&mut self.applied);
+        let key = |s: &Service| (s.vip, s.protocol);
+        for s in &old.services {
+            if !t.services.iter().any(|n| key(n) == key(s)) {
+                self.send(IPVS_CMD_DEL_SERVICE, &[service_attr(s, false)])?;
+            }
+        }
+        for s in &t.services {
+            let before = old.services.iter().find(|o| key(o) == key(s));
+            match before {
+                None => self.send(IPVS_CMD_NEW_SERVICE, &[service_attr(s, true)])?,
+                Some(b) if b.scheduler != s.scheduler || b.persistent != s.persistent => {
+                    self.send(IPVS_CMD_SET_SERVICE, &[service_attr(s, true)])?
+                }
+                Some(_) => {}
+            }
+            let old_dests: &[Dest] = before.map_or(&[], |b| &b.dests);
+            for d in old_dests {
+                if !s.dests.iter().any(|n| n.addr == d.addr) {
+                    self.send(IPVS_CMD_DEL_DEST, &[service_attr(s, false), dest_attr(d, false)])?;
+                }
+            }
+            for d in &s.dests {
+                match old_dests.iter().find(|o| o.addr == d.addr) {
+                    None => self.send(IPVS_CMD_NEW_DEST, &[service_attr(s, false), dest_attr(d, true)])?,
+                    Some(o) if o != d => self.send(IPVS_CMD_SET_DEST, &[service_attr(s, false), dest_attr(d, true)])?,
+                    Some(_) => {}
+                }
+            }
+        }
+        self.applied = t.clone();
+        Ok(())
+    }
+
+    /// Remove exactly the services this director created.
+    pub fn clear(&mut self) -> Result<(), LbError> {
+        let old = std::mem::take(&mut self.applied);
+        for s in &old.services {
+            self.send(IPVS_CMD_DEL_SERVICE, &[service_attr(s, false)])?;
+        }
+        Ok(())
+    }
+}
+
+/// CTRL_ATTR_FAMILY_ID from a CTRL_CMD_NEWFAMILY reply.
+fn family_id(reply: &[u8]) -> Option<u16> {
+    let mut off = 20; // nlmsghdr + genlmsghdr
+    while off + 4 <= reply.len() {
+        let len = u16::from_ne_bytes([reply[off], reply[off + 1]]) as usize;
+        let kind = u16::from_ne_bytes([reply[off + 2], reply[off + 3]]) & !NLA_F_NESTED;
+        if len < 4 {
+            return None;
+        }
+        if kind == CTRL_ATTR_FAMILY_ID && len >= 6 {
+            return Some(u16::from_ne_bytes([reply[off + 4], reply[off + 5]]));
+        }
+        off += pad4(len);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn svc() -> Service {
+        Service {
+            vip: "198.51.100.10:80".parse().unwrap(),
+            protocol: Protocol::Tcp,
+            scheduler: "wrr".into(),
+            persistent: false,
+            persistent_secs: 0,
+            dests: vec![Dest { addr: "203.0.113.11:8080".parse().unwrap(), weight: 3, method: Method::Gate }],
+            on_fallback: false,
+        }
+    }
+
+    /// Walk a nested attribute: (type, payload) pairs.
+    fn attrs(b: &[u8]) -> Vec<(u16, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut off = 0;
+        while off + 4 <= b.len() {
+            let len = u16::from_ne_bytes([b[off], b[off + 1]]) as usize;
+            let kind = u16::from_ne_bytes([b[off + 2], b[off + 3]]);
+            out.push((kind, b[off + 4..off + len].to_vec()));
+            off += pad4(len);
+        }
+        out
+    }
+
+    #[test]
+    fn attribute_numbers_are_the_kernels() {
+        // include/uapi/linux/ip_vs.h enumerations, in order.
+        assert_eq!((IPVS_CMD_NEW_SERVICE, IPVS_CMD_DEL_SERVICE, IPVS_CMD_NEW_DEST, IPVS_CMD_DEL_DEST), (1, 3, 5, 7));
+        assert_eq!((IPVS_SVC_ATTR_AF, IPVS_SVC_ATTR_SCHED_NAME, IPVS_SVC_ATTR_NETMASK), (1, 6, 9));
+        assert_eq!((IPVS_DEST_ATTR_FWD_METHOD, IPVS_DEST_ATTR_WEIGHT, IPVS_DEST_ATTR_ADDR_FAMILY), (3, 4, 11));
+        assert_eq!((IP_VS_CONN_F_MASQ, IP_VS_CONN_F_TUNNEL, IP_VS_CONN_F_DROUTE), (0, 2, 3));
+    }
+
+    #[test]
+    fn new_service_layout() {
+        let a = service_attr(&svc(), true);
+        let outer = attrs(&a);
+        assert_eq!(outer.len(), 1);
+        assert_eq!(outer[0].0, IPVS_CMD_ATTR_SERVICE | NLA_F_NESTED);
+        let inner = attrs(&outer[0].1);
+        let kinds: Vec<u16> = inner.iter().map(|(k, _)| *k).collect();
+        assert_eq!(kinds, vec![1, 2, 3, 4, 6, 7, 8, 9]);
+        assert_eq!(inner[0].1, (libc::AF_INET as u16).to_ne_bytes());
+        assert_eq!(inner[1].1, (libc::IPPROTO_TCP as u16).to_ne_bytes());
+        assert_eq!(inner[2].1.len(), 16, "union nf_inet_addr");
+        assert_eq!(&inner[2].1[..4], &[198, 51, 100, 10]);
+        assert_eq!(inner[3].1, vec![0, 80], "port in network byte order");
+        assert_eq!(inner[4].1, b"wrr\0");
+        assert_eq!(inner[5].1.len(), 8, "struct ip_vs_flags");
+    }
+
+    #[test]
+    fn new_dest_layout() {
+        let s = svc();
+        let a = dest_attr(&s.dests[0], true);
+        let outer = attrs(&a);
+        assert_eq!(outer[0].0, IPVS_CMD_ATTR_DEST | NLA_F_NESTED);
+        let inner = attrs(&outer[0].1);
+        assert_eq!(inner[1].1, 8080u16.to_be_bytes().to_vec());
+        assert_eq!(inner[2], (IPVS_DEST_ATTR_FWD_METHOD, IP_VS_CONN_F_DROUTE.to_ne_bytes().to_vec()));
+        assert_eq!(inner[3], (IPVS_DEST_ATTR_WEIGHT, 3u32.to_ne_bytes().to_vec()));
+    }
+
+    #[test]
+    fn genl_header() {
+        let m = genl_message(0x1a, IPVS_CMD_NEW_SERVICE, IPVS_GENL_VERSION, 7, &[service_attr(&svc(), true)]);
+        assert_eq!(u32::from_ne_bytes([m[0], m[1], m[2], m[3]]) as usize, m.len());
+        assert_eq!(u16::from_ne_bytes([m[4], m[5]]), 0x1a);
+        assert_eq!(&m[16..18], &[IPVS_CMD_NEW_SERVICE, 1]);
+        assert_eq!(m.len() % 4, 0);
+    }
+
+    #[test]
+    fn family_id_is_found() {
+        let mut reply = vec![0u8; 20];
+        reply.extend(nla(CTRL_ATTR_FAMILY_NAME, b"IPVS\0"));
+        reply.extend(nla(CTRL_ATTR_FAMILY_ID, &0x21u16.to_ne_bytes()));
+        assert_eq!(family_id(&reply), Some(0x21));
+    }
+}
