@@ -591,6 +591,27 @@ probe = { type = "connect", port = 8080, timeout = "500ms" }
     }
 
     #[test]
+    fn every_probe_type_parses() {
+        let svc = |probe: &str| format!("[[service]]\nname = \"a\"\nargv = [\"/bin/true\"]\nprobe = {probe}\n");
+        let probe = |p: &str| parse("f", &svc(p), &vars()).map(|f| f.services[0].probe.clone().unwrap());
+        let https = probe(r#"{ type = "https", path = "/login", verify = true }"#).unwrap();
+        assert!(matches!(https.probe, Probe::Https { verify: true, .. }), "{https:?}");
+        assert_eq!(https.target.port(), 443);
+        let smtp = probe(r#"{ type = "smtp" }"#).unwrap();
+        assert!(matches!(smtp.probe, Probe::Greeting { kind: Greeting::Smtp }));
+        assert_eq!(smtp.target.port(), 25);
+        assert_eq!(probe(r#"{ type = "imap" }"#).unwrap().target.port(), 143);
+        assert_eq!(probe(r#"{ type = "pop" }"#).unwrap().target.port(), 110);
+        let ext = probe(r#"{ type = "external", argv = ["/usr/lib/check", "{{hostname}}"], port = 25 }"#).unwrap();
+        assert!(matches!(&ext.probe, Probe::External { argv } if argv[1] == "web1.example.org"));
+        let ex = probe(r#"{ type = "exchange", port = 6379, send = "PING\r\n", expect_regex = "^\\+PONG" }"#).unwrap();
+        assert!(matches!(&ex.probe, Probe::Exchange { request, .. } if request == b"PING\r\n"));
+        assert!(probe(r#"{ type = "http", verify = true }"#).is_err(), "verify is for https only");
+        assert!(probe(r#"{ type = "exchange" }"#).is_err(), "exchange needs a port");
+        assert!(probe(r#"{ type = "external" }"#).is_err(), "external needs argv");
+    }
+
+    #[test]
     fn shell_metacharacters_stay_verbatim() {
         let f = parse(
             "f",

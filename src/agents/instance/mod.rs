@@ -51,8 +51,11 @@ impl Agent for Instance {
             process::lookup_user(u)
                 .ok_or_else(|| InstanceError::NoUser { user: u.clone(), what: "parameter user".into() })?;
         }
-        if cfg.config.exists() || check_datadir(&cfg, &ctx.deadline).is_ok() {
-            let f = file::load(&cfg.config, &cfg.vars())?;
+        // An instance file on the shared volume can only be checked where
+        // the volume is mounted.
+        let on_volume = cfg.config.starts_with(&cfg.datadir);
+        if !on_volume || check_datadir(&cfg, &ctx.deadline).is_ok() {
+            let f = load(&cfg, &ctx.deadline)?;
             check_node(&cfg, &f)?;
             register(ctx, &cfg, Some(&f));
         } else {
@@ -72,7 +75,7 @@ impl Agent for Instance {
         // Before anything is written anywhere: the shared volume must be
         // mounted on datadir.
         check_datadir(&cfg, dl)?;
-        let f = file::load(&cfg.config, &cfg.vars())?;
+        let f = load(&cfg, &ctx.deadline)?;
         let users = check_node(&cfg, &f)?;
         check_ip(&cfg)?;
         let cg = Group::of_instance(&cfg.name)?;
@@ -184,7 +187,7 @@ impl Agent for Instance {
             if let Err(e) = check_datadir(&cfg, &ctx.deadline) {
                 return fail(e);
             }
-            match file::load(&cfg.config, &cfg.vars()) {
+            match load(&cfg, &ctx.deadline) {
                 Ok(f) => {
                     for svc in &f.services {
                         let Some(s) = st.services.iter().find(|s| s.name == svc.name) else { continue };
@@ -224,7 +227,7 @@ impl Agent for Instance {
         let Some(mut st) = state::read(&run_dir)?.filter(|s| s.running) else {
             return Err(InstanceError::NotStarted { name: cfg.name, action: "promote" }.into());
         };
-        let f = file::load(&cfg.config, &cfg.vars())?;
+        let f = load(&cfg, &ctx.deadline)?;
         let users = check_node(&cfg, &f)?;
         let cg = Group::at(&st.cgroup);
         // Services added to the file since start join the record.
@@ -334,6 +337,14 @@ fn register(ctx: &Ctx, cfg: &Config, f: Option<&InstanceFile>) {
             debug!("registry: {e}");
         }
     }
+}
+
+/// Read the instance file on a helper thread: it usually lives on the
+/// shared volume, and a dead NFS server must fail the action in time, not
+/// hang it.
+fn load(cfg: &Config, dl: &Deadline) -> Result<InstanceFile, InstanceError> {
+    let (path, vars) = (cfg.config.clone(), cfg.vars());
+    bounded(format!("reading {}", cfg.config.display()), dl, move || file::load(&path, &vars))?
 }
 
 /// Refuse unless a filesystem other than its parent directory's is mounted
