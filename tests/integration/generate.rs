@@ -407,12 +407,18 @@ fn every_example_pcs_output_runs_on_a_fresh_cib_and_matches() {
         return;
     }
     let s = Scratch::new("pcs");
-    for name in EXAMPLES {
-        let direct = direct_cib(&s, name);
-        let cib = load_pcs(&s, &example(name), &direct, name);
-        assert_verifies(&cib, &format!("{name} (pcs)"));
-        assert_same(&direct, &cib, &format!("{name} (pcs)"));
-    }
+    // pcs takes about a second per command: the examples run side by side.
+    std::thread::scope(|scope| {
+        for name in EXAMPLES {
+            let s = &s;
+            scope.spawn(move || {
+                let direct = direct_cib(s, name);
+                let cib = load_pcs(s, &example(name), &direct, name);
+                assert_verifies(&cib, &format!("{name} (pcs)"));
+                assert_same(&direct, &cib, &format!("{name} (pcs)"));
+            });
+        }
+    });
 }
 
 /// What the examples do not use: node attributes and rules on them,
