@@ -138,9 +138,14 @@ impl Lab {
 
     /// One HTTP GET to this node's address, from inside its namespace.
     pub fn http_get(&self, port: u16, path: &str, host: &str) -> String {
+        self.exchange(port, format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n"))
+    }
+
+    /// Send `req` (may be empty) to a port of this node's address, from
+    /// inside its namespace, and return what comes back until EOF or 3 s.
+    pub fn exchange(&self, port: u16, req: String) -> String {
         let ns = format!("/run/netns/{}", self.net.name);
         let addr = format!("{}:{port}", self.ip);
-        let req = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n");
         std::thread::spawn(move || {
             use std::io::{Read, Write};
             use std::os::fd::AsRawFd;
@@ -152,7 +157,14 @@ impl Lab {
             s.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
             s.write_all(req.as_bytes()).expect("send");
             let mut out = Vec::new();
-            let _ = s.take(65536).read_to_end(&mut out);
+            if req.is_empty() {
+                // A greeting: the first answer is enough.
+                let mut buf = [0u8; 4096];
+                let n = s.read(&mut buf).unwrap_or(0);
+                out.extend_from_slice(&buf[..n]);
+            } else {
+                let _ = s.take(65536).read_to_end(&mut out);
+            }
             String::from_utf8_lossy(&out).into_owned()
         })
         .join()
@@ -670,6 +682,31 @@ fn monitor_at_depth_0_forks_nothing() {
     let forks = text.lines().filter(|l| ["clone(", "clone3(", "fork(", "vfork("].iter().any(|c| l.contains(c))).count();
     assert_eq!((execs, forks), (1, 0), "monitor depth 0 runs one program and forks nothing:\n{text}");
     a.expect("stop", 0);
+}
+
+#[test]
+fn the_mail_example_serves_imap_and_pop3_from_datadir() {
+    if !need_lab() || !need_tool("dovecot") {
+        return;
+    }
+    let lab = Lab::new(true);
+    let mail = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/instances/mail.toml"))
+        .expect("examples/instances/mail.toml");
+    lab.populate(&[("instance.toml", &mail), ("users", "")]);
+    let o = lab.mnt.run(&["install", "-d", "-o", "mail", "-g", "mail", &format!("{}/mail", lab.datadir)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let a = lab.agent();
+    a.expect("start", 0);
+    a.expect_monitor(10, 0);
+    let host = format!("{}.example.org", lab.name);
+    let imap = lab.exchange(143, String::new());
+    assert!(imap.starts_with("* OK") && imap.contains(&host), "{imap}");
+    let pop = lab.exchange(110, String::new());
+    assert!(pop.starts_with("+OK") && pop.contains(&host), "{pop}");
+    let dovecot = lab.procs("dovecot");
+    assert!(dovecot.len() >= 3, "dovecot master, its log, config and login processes: {dovecot:?}");
+    a.expect("stop", 0);
+    assert!(dovecot.iter().all(|p| !pid_alive(*p)) && !lab.cgroup.exists());
 }
 
 /// What conformance.rs needs: the command prefix that enters the lab node,
