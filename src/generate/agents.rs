@@ -47,10 +47,9 @@ struct Pending {
     params: &'static [(&'static str, bool)],
 }
 
-/// Until the agent lands (issues 5 and 6): director and instance, with
-/// the parameters their issues specify.
+/// Until the agent lands (issue 6): instance, with the parameters its
+/// issue specifies (the same its spec declares).
 const PENDING: &[Pending] = &[
-    Pending { name: "director", params: &[("configfile", false), ("backend", false)] },
     Pending {
         name: "instance",
         params: &[
@@ -74,7 +73,7 @@ pub fn haven_agent_names() -> Vec<&'static str> {
 
 /// The primary attribute (what a service's `ref=` names) of the haven
 /// agents not released yet; released ones declare it in their spec.
-const PENDING_PRIMARY: &[(&str, &str)] = &[("director", "configfile"), ("instance", "name")];
+const PENDING_PRIMARY: &[(&str, &str)] = &[("instance", "name")];
 
 /// A haven agent's rgmanager element in cluster.conf and its primary
 /// attribute: from the agent's spec (the same names its rgmanager
