@@ -49,19 +49,17 @@ struct Pending {
 
 /// Until the agent lands (issue 6): instance, with the parameters its
 /// issue specifies (the same its spec declares).
-const PENDING: &[Pending] = &[
-    Pending {
-        name: "instance",
-        params: &[
-            ("name", true),
-            ("hostname", false),
-            ("ip", false),
-            ("datadir", true),
-            ("config", false),
-            ("user", false),
-        ],
-    },
-];
+const PENDING: &[Pending] = &[Pending {
+    name: "instance",
+    params: &[
+        ("name", true),
+        ("hostname", false),
+        ("ip", false),
+        ("datadir", true),
+        ("config", false),
+        ("user", false),
+    ],
+}];
 
 /// Every haven agent lint knows: built in, or pending.
 pub fn haven_agent_names() -> Vec<&'static str> {
