@@ -442,6 +442,11 @@ fn start_services(
             scg.destroy(&dl.within(Duration::from_secs(5)))
                 .map_err(|pids| InstanceError::Survivors { name: cfg.name.clone(), pids: format!("{pids:?}") })?;
         }
+        // std reports a failed chdir in the child as a bare errno; say
+        // which directory it was.
+        if let Err(source) = std::fs::read_dir(&svc.dir) {
+            return Err(InstanceError::Io { op: "enter the working directory", path: svc.dir.clone(), source });
+        }
         scg.create()?;
         let user = users.get(&svc.name).and_then(Option::as_ref);
         let t0 = Instant::now();
