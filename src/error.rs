@@ -3,6 +3,7 @@
 
 use crate::agents::director::DirectorError;
 use crate::agents::filesystem::FsError;
+use crate::agents::instance::InstanceError;
 use crate::agents::vip::VipError;
 use crate::exec::ExecError;
 use crate::mount::guard::Hung;
@@ -25,6 +26,8 @@ pub enum AgentError {
     Fs(#[from] FsError),
     #[error(transparent)]
     Director(#[from] DirectorError),
+    #[error(transparent)]
+    Instance(#[from] InstanceError),
     #[error(transparent)]
     Exec(#[from] ExecError),
     #[error(transparent)]
@@ -62,6 +65,29 @@ impl AgentError {
                 VipError::Net(e) => net_status(e),
             },
             AgentError::Exec(e) => exec_status(e),
+            AgentError::Instance(e) => match e {
+                InstanceError::File { .. } => Status::ErrConfigured,
+                InstanceError::ReadFile { .. }
+                | InstanceError::NoCgroup { .. }
+                | InstanceError::NoUser { .. }
+                | InstanceError::NoProgram { .. } => Status::ErrInstalled,
+                InstanceError::Exec(e) => exec_status(e),
+                InstanceError::NotMounted { .. }
+                | InstanceError::NoDatadir { .. }
+                | InstanceError::NoAddress { .. }
+                | InstanceError::Cgroup { .. }
+                | InstanceError::Spawn { .. }
+                | InstanceError::Exited { .. }
+                | InstanceError::NotReady { .. }
+                | InstanceError::ServiceDown { .. }
+                | InstanceError::ProbeFailed { .. }
+                | InstanceError::Survivors { .. }
+                | InstanceError::Stray { .. }
+                | InstanceError::NotStarted { .. }
+                | InstanceError::Io { .. }
+                | InstanceError::Mismatch { .. }
+                | InstanceError::Hung(_) => Status::ErrGeneric,
+            },
             AgentError::Director(e) => match e {
                 DirectorError::Config(_) | DirectorError::NoService => Status::ErrConfigured,
                 DirectorError::Backend(crate::lb::LbError::NoIpvs) => Status::ErrInstalled,

@@ -53,6 +53,11 @@ enum Command {
         /// The cluster description.
         file: std::path::PathBuf,
     },
+    /// Hosting instances (ocf:haven:instance) known on this node.
+    Instance {
+        #[command(subcommand)]
+        command: InstanceCommand,
+    },
     /// Send gratuitous ARP / neighbour advertisements (vip's background
     /// announcer; started by vip start with arp_bg).
     #[command(hide = true)]
@@ -88,6 +93,19 @@ enum DirectorCommand {
         #[arg(long)]
         config: std::path::PathBuf,
     },
+    /// Check every real server once and report how long the round took
+    /// (the kernel table is not touched).
+    Round {
+        #[arg(long)]
+        config: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum InstanceCommand {
+    /// Name, host name, IP, state, services and node of every instance
+    /// this node knows (its registry under /run/haven/instance).
+    List,
 }
 
 /// The agent a link name stands for: "vip", or rgmanager-style "haven-vip.sh".
@@ -138,6 +156,10 @@ fn main() -> ExitCode {
             }
         }
         Command::Director { command } => director(command),
+        Command::Instance { command: InstanceCommand::List } => {
+            print!("{}", agents::instance::registry::list());
+            ExitCode::SUCCESS
+        }
         Command::Announce { ifindex, ifname, mac, ip, count, interval_ms } => {
             let Some(mac) = parse_mac(&mac) else {
                 eprintln!("haven announce: malformed MAC address {mac:?}");
@@ -235,6 +257,16 @@ fn director(command: DirectorCommand) -> ExitCode {
                     status::state_dir(&table).display()
                 );
                 ExitCode::from(3)
+            }
+        },
+        DirectorCommand::Round { config } => match daemon::one_round(&config) {
+            Ok((took, up, total)) => {
+                println!("round: {total} real servers checked in {:.3} s, {up} up", took.as_secs_f64());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("haven director: {e}");
+                ExitCode::FAILURE
             }
         },
         DirectorCommand::Check { config } => match daemon::check(&config) {

@@ -38,67 +38,28 @@ impl ParamInfo {
     }
 }
 
-/// A haven agent the generator must describe before its code lands: its
-/// parameter names as the agent's issue specifies them. An entry stops
-/// being used as soon as `agents::find` knows the agent.
-struct Pending {
-    name: &'static str,
-    /// (name, required)
-    params: &'static [(&'static str, bool)],
-}
-
-/// Until the agent lands (issue 6): instance, with the parameters its
-/// issue specifies (the same its spec declares).
-const PENDING: &[Pending] = &[Pending {
-    name: "instance",
-    params: &[
-        ("name", true),
-        ("hostname", false),
-        ("ip", false),
-        ("datadir", true),
-        ("config", false),
-        ("user", false),
-    ],
-}];
-
-/// Every haven agent lint knows: built in, or pending.
+/// Every haven agent lint knows.
 pub fn haven_agent_names() -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = crate::agents::names().chain(PENDING.iter().map(|p| p.name)).collect();
+    let mut names: Vec<&'static str> = crate::agents::names().collect();
     names.sort_unstable();
-    names.dedup();
     names
 }
 
-/// The primary attribute (what a service's `ref=` names) of the haven
-/// agents not released yet; released ones declare it in their spec.
-const PENDING_PRIMARY: &[(&str, &str)] = &[("instance", "name")];
-
 /// A haven agent's rgmanager element in cluster.conf and its primary
 /// attribute: from the agent's spec (the same names its rgmanager
-/// meta-data gives), or the pending table.
+/// meta-data gives).
 pub fn rgmanager_element(kind: &str) -> Option<(String, &'static str)> {
-    if let Some(agent) = crate::agents::find(kind) {
-        let spec = agent.spec();
-        return Some((crate::ocf::metadata::rgmanager_name(spec), spec.primary));
-    }
-    PENDING_PRIMARY.iter().find(|(k, _)| *k == kind).map(|(k, p)| (format!("haven-{k}"), *p))
+    let spec = crate::agents::find(kind)?.spec();
+    Some((crate::ocf::metadata::rgmanager_name(spec), spec.primary))
 }
 
-/// Parameters of a haven agent: from its spec when the agent is built in,
-/// else from the pending table.
+/// Parameters of a haven agent, from its spec.
 pub fn haven_params(kind: &str) -> Option<ParamInfo> {
-    if let Some(agent) = crate::agents::find(kind) {
-        let spec = agent.spec();
-        return Some(ParamInfo {
-            names: spec.params.iter().map(|p| p.name.to_string()).collect(),
-            required: spec.params.iter().filter(|p| p.required).map(|p| p.name.to_string()).collect(),
-            source: format!("haven's {kind} meta-data"),
-        });
-    }
-    PENDING.iter().find(|p| p.name == kind).map(|p| ParamInfo {
-        names: p.params.iter().map(|(n, _)| n.to_string()).collect(),
-        required: p.params.iter().filter(|(_, r)| *r).map(|(n, _)| n.to_string()).collect(),
-        source: format!("the parameters planned for haven's {kind} agent"),
+    let spec = crate::agents::find(kind)?.spec();
+    Some(ParamInfo {
+        names: spec.params.iter().map(|p| p.name.to_string()).collect(),
+        required: spec.params.iter().filter(|p| p.required).map(|p| p.name.to_string()).collect(),
+        source: format!("haven's {kind} meta-data"),
     })
 }
 

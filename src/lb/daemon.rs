@@ -325,6 +325,21 @@ pub fn run(opts: Options) -> Result<(), LbError> {
     cleared
 }
 
+/// One round of checks of every real server, without touching the kernel:
+/// how long it took and how many real servers passed (`haven director
+/// round`, for benchmarks and for trying a configuration out).
+pub fn one_round(path: &Path) -> Result<(Duration, usize, usize), LbError> {
+    let cfg = config::load(path)?;
+    let started = Instant::now();
+    let mut checker = Checker::new(&cfg);
+    checker.dispatch(&cfg);
+    while !checker.all_checked() {
+        checker.collect(&cfg, Duration::from_millis(50));
+    }
+    let up = checker.states.values().filter(|s| s.up).count();
+    Ok((started.elapsed(), up, checker.states.len()))
+}
+
 /// `haven director check`: parse and report, without touching the kernel.
 pub fn check(path: &Path) -> Result<Config, LbError> {
     let cfg = config::load(path)?;

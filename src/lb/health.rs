@@ -87,6 +87,11 @@ impl Health for Checker {
 
 impl Checker {
     pub fn new(cfg: &Config) -> Checker {
+        // Hundreds of threads would each get a malloc arena of their own
+        // (tens of MiB resident for nothing): two are plenty for checks.
+        // SAFETY: mallopt only tunes the allocator; called before the
+        // workers start.
+        unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
         let total: usize = cfg.virtuals.iter().map(|v| v.reals.len()).sum();
         let workers = total.clamp(1, MAX_WORKERS);
         let (jobs, job_rx) = channel::<Job>();
@@ -96,7 +101,7 @@ impl Checker {
             let rx = job_rx.clone();
             let tx = result_tx.clone();
             let spawned =
-                std::thread::Builder::new().name("haven-check".into()).stack_size(256 * 1024).spawn(move || loop {
+                std::thread::Builder::new().name("haven-check".into()).stack_size(128 * 1024).spawn(move || loop {
                     let job = match rx.lock() {
                         Ok(guard) => guard.recv(),
                         Err(_) => return,

@@ -63,6 +63,12 @@ fn setup_for(agent: &str) -> Setup {
                 _keep: vec![Box::new(ns), Box::new(RemoveFile(cfg))],
             }
         }
+        "instance" => {
+            // A lab node (address in a network namespace, tmpfs datadir in
+            // a mount namespace) running the web example with nginx.
+            let (prefix, params, keep) = crate::instance::ocf_tester_setup();
+            Setup { prefix, params, _keep: vec![keep] }
+        }
         other => panic!("no ocf-tester setup for agent {other}: add one here"),
     }
 }

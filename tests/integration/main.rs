@@ -8,4 +8,5 @@ mod conformance;
 mod director;
 mod filesystem;
 mod generate;
+mod instance;
 mod vip;
