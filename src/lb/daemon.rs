@@ -27,6 +27,11 @@ fn log(msg: &str) {
     eprintln!("{} haven-director[{}]: {msg}", status::now(), std::process::id());
 }
 
+fn log_transition(t: &super::health::Transition) {
+    let state = if t.up { "up" } else { "down" };
+    log(&format!("real server {} of {}: {state} ({})", t.real, t.virtual_addr, t.why));
+}
+
 fn mtime(p: &Path) -> Option<SystemTime> {
     std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
@@ -271,13 +276,7 @@ pub fn run(opts: Options) -> Result<(), LbError> {
     e.checker.dispatch(&e.cfg);
     while !e.checker.all_checked() && first_round.elapsed() < Duration::from_secs(120) && !term.load(Ordering::SeqCst) {
         for t in e.checker.collect(&e.cfg, Duration::from_millis(50)) {
-            log(&format!(
-                "real server {} of {}: {} ({})",
-                t.real,
-                t.virtual_addr,
-                if t.up { "up" } else { "down" },
-                t.why
-            ));
+            log_transition(&t);
         }
     }
     e.program()?;
@@ -292,13 +291,7 @@ pub fn run(opts: Options) -> Result<(), LbError> {
         e.checker.dispatch(&e.cfg);
         let transitions = e.checker.collect(&e.cfg, Duration::from_millis(100));
         for t in &transitions {
-            log(&format!(
-                "real server {} of {}: {} ({})",
-                t.real,
-                t.virtual_addr,
-                if t.up { "up" } else { "down" },
-                t.why
-            ));
+            log_transition(t);
         }
         if let Err(err) = e.program() {
             log(&format!("programming the kernel failed (will retry): {err}"));
