@@ -4,7 +4,7 @@
 
 use clap::{Parser, Subcommand};
 use haven::ocf::agent::Caller;
-use haven::{agents, generate, net, ocf};
+use haven::{agents, generate, lab, net, ocf};
 use std::ffi::OsString;
 use std::path::Path;
 use std::process::ExitCode;
@@ -67,6 +67,52 @@ enum Command {
         #[command(subcommand)]
         command: DirectorCommand,
     },
+    /// A real Pacemaker cluster on this machine (one node per namespace set)
+    /// running a cluster description, for demos and failover tests.
+    Lab {
+        #[command(subcommand)]
+        command: LabCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LabCommand {
+    /// Build the nodes, start corosync and pacemakerd, wait for the
+    /// cluster and its resources.
+    Up {
+        /// Number of nodes (default: the description's).
+        #[arg(long)]
+        nodes: Option<usize>,
+        /// The cluster description (examples/lab-web.toml).
+        file: std::path::PathBuf,
+    },
+    /// Nodes, crm_mon, and where each resource runs.
+    Status,
+    /// Run a command inside a node (or "client").
+    Exec {
+        node: String,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Fail a node: poweroff, cut (link down) or killcoro (kill corosync).
+    Fail {
+        node: String,
+        /// poweroff, cut or killcoro.
+        how: String,
+        /// After a poweroff, ask http://ADDR:PORT/ from the client until it
+        /// answers and print the time since the poweroff.
+        #[arg(long, value_name = "ADDR:PORT")]
+        measure: Option<std::net::SocketAddr>,
+    },
+    /// Put a node's link back and power it on if it is off.
+    Heal {
+        node: String,
+        /// Wait this many seconds first.
+        #[arg(long, default_value_t = 0)]
+        delay: u64,
+    },
+    /// Remove every process, namespace, mount and file of the lab.
+    Down,
 }
 
 #[derive(Subcommand)]
@@ -118,6 +164,11 @@ fn agent_from_argv0(argv0: &OsString) -> Option<&'static dyn ocf::Agent> {
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
+    // The lab's fence agent, as Pacemaker runs it inside a lab node.
+    if args.first().and_then(|a| Path::new(a).file_name()).is_some_and(|n| n == lab::state::FENCE_AGENT) {
+        let argv: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        return ExitCode::from(lab::fence::main(&argv));
+    }
     if let Some(agent) = args.first().and_then(agent_from_argv0) {
         let action = args.get(1).map(|a| a.to_string_lossy().into_owned());
         // rgmanager runs agents from /usr/share/cluster/*.sh.
@@ -156,6 +207,13 @@ fn main() -> ExitCode {
             }
         }
         Command::Director { command } => director(command),
+        Command::Lab { command } => match run_lab(command) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("haven lab: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Instance { command: InstanceCommand::List } => {
             print!("{}", agents::instance::registry::list());
             ExitCode::SUCCESS
@@ -222,6 +280,62 @@ fn run_generate(
         }
     }
     Ok(())
+}
+
+/// `haven lab ...`.
+fn run_lab(command: LabCommand) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    match command {
+        LabCommand::Up { nodes, file } => {
+            let report = lab::up(&file, nodes)?;
+            println!("cluster formed in {:.1} s", report.formed_after.as_secs_f64());
+            match report.settled_after {
+                Some(t) => println!("resources running after {:.1} s:", t.as_secs_f64()),
+                None => println!("not every resource runs:"),
+            }
+            print!("{}", report.snapshot.placement_text());
+        }
+        LabCommand::Status => print!("{}", lab::status()?),
+        LabCommand::Exec { node, command } => {
+            let argv = lab::exec_argv(&node, &command)?;
+            // The user's own command: it runs as long as they want it to.
+            let status = std::process::Command::new(&argv[0])
+                .args(&argv[1..])
+                .status()
+                .with_context(|| format!("failed to run {}", argv.join(" ")))?;
+            return Ok(ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8));
+        }
+        LabCommand::Fail { node, how, measure } => {
+            let failure = lab::Failure::parse(&how)
+                .with_context(|| format!("unknown failure {how:?} (poweroff, cut or killcoro)"))?;
+            let since = std::time::Instant::now();
+            lab::fail(&node, failure)?;
+            println!("{node}: {how} done");
+            if let Some(addr) = measure {
+                let limit = std::time::Duration::from_secs(120);
+                match lab::client::first_answer(addr, since, limit)? {
+                    Some(t) => {
+                        println!("{addr} answered the client again {:.2} s after {how} of {node}", t.as_secs_f64())
+                    }
+                    None => anyhow::bail!("{addr} did not answer the client within {} s", limit.as_secs()),
+                }
+            }
+        }
+        LabCommand::Heal { node, delay } => {
+            lab::heal(&node, std::time::Duration::from_secs(delay))?;
+            println!("{node}: healed");
+        }
+        LabCommand::Down => {
+            let removed = lab::down()?;
+            if removed.is_empty() {
+                println!("no lab to remove");
+            }
+            for r in removed {
+                println!("removed {r}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn director(command: DirectorCommand) -> ExitCode {

@@ -9,4 +9,5 @@ mod director;
 mod filesystem;
 mod generate;
 mod instance;
+mod lab;
 mod vip;

@@ -1,0 +1,82 @@
+//! Processes of the lab: whether one is alive (a zombie counts as gone:
+//! PID 1 may reap late), and every process living in given namespaces.
+
+use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::Duration;
+
+/// Running and not a zombie.
+pub fn alive(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name in parentheses.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .is_some_and(|s| s != 'Z' && s != 'X'),
+        Err(_) => false,
+    }
+}
+
+/// The namespace inode a handle (bind-mounted nsfs file, /run/netns/X)
+/// stands for.
+pub fn ns_inode(handle: &Path) -> Option<u64> {
+    std::fs::metadata(handle).ok().map(|m| m.ino())
+}
+
+fn proc_ns_inode(pid: &str, kind: &str) -> Option<u64> {
+    std::fs::metadata(format!("/proc/{pid}/ns/{kind}")).ok().map(|m| m.ino())
+}
+
+/// Live processes whose network or mount namespace is one of `inodes`.
+pub fn in_namespaces(inodes: &HashSet<u64>) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let me = std::process::id() as i32;
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
+        .filter(|&pid| pid != me)
+        .filter(|&pid| {
+            let p = pid.to_string();
+            ["net", "mnt", "uts"].iter().any(|k| proc_ns_inode(&p, k).is_some_and(|i| inodes.contains(&i)))
+        })
+        .filter(|&pid| alive(pid))
+        .collect()
+}
+
+/// SIGKILL every process in the namespaces until none is left (new ones
+/// may be forked while we kill). Returns how many were left at the end.
+pub fn kill_all_in(inodes: &HashSet<u64>, limit: Duration) -> usize {
+    let deadline = crate::ocf::Deadline::after(limit);
+    loop {
+        let pids = in_namespaces(inodes);
+        if pids.is_empty() || deadline.expired() {
+            return pids.len();
+        }
+        for pid in pids {
+            // SAFETY: kill(2) on a pid found in the lab's namespaces.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// SIGKILL one process we started and wait (bounded) until it is gone.
+pub fn kill_pid(pid: i32, limit: Duration) -> bool {
+    if !alive(pid) {
+        return true;
+    }
+    // SAFETY: kill(2) on a pid the lab recorded for its own process.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    let deadline = crate::ocf::Deadline::after(limit);
+    while alive(pid) && !deadline.expired() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    !alive(pid)
+}

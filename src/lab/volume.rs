@@ -1,0 +1,36 @@
+//! The lab's shared disks: a filesystem image on a loop device for every
+//! `LABEL=` volume of the description (this machine has no SAN; every node
+//! sees the same loop device, as nodes see a LUN).
+
+use super::error::LabError;
+use super::node::run;
+use super::state::{self, Volume};
+use std::path::Path;
+
+pub fn create(label: &str, fstype: &str) -> Result<Volume, LabError> {
+    let dir = state::lab_dir().join("volumes");
+    std::fs::create_dir_all(&dir).map_err(LabError::io("create", &dir))?;
+    let image = dir.join(format!("{label}.img"));
+    let f = std::fs::File::create(&image).map_err(LabError::io("create", &image))?;
+    // xfs wants at least 300 MB; the image is sparse either way.
+    f.set_len(if fstype == "xfs" { 320 << 20 } else { 64 << 20 }).map_err(LabError::io("size", &image))?;
+    let img = image.display().to_string();
+    let mkfs = format!("mkfs.{fstype}");
+    match fstype {
+        "xfs" => run(&[&mkfs, "-q", "-L", label, &img])?,
+        _ => run(&[&mkfs, "-q", "-F", "-L", label, &img])?,
+    };
+    let device = run(&["losetup", "--find", "--show", &img])?.trim().to_string();
+    Ok(Volume { label: label.to_string(), image, device })
+}
+
+/// Detach the loop device of an image (whichever it is) and delete it.
+pub fn remove(image: &Path) {
+    let img = image.display().to_string();
+    if let Ok(out) = run(&["losetup", "-j", &img]) {
+        for dev in out.lines().filter_map(|l| l.split(':').next()) {
+            let _ = run(&["losetup", "-d", dev]);
+        }
+    }
+    let _ = std::fs::remove_file(image);
+}
