@@ -413,9 +413,15 @@ pub fn fail(name: &str, how: Failure) -> Result<(), LabError> {
 
 /// `haven lab heal NODE`: its link up, and powered on when it is off.
 pub fn heal(name: &str, delay: Duration) -> Result<(), LabError> {
+    // A delayed heal (a fence reboot) must not power on a node of the next
+    // lab: the holder identifies the lab it was asked for.
+    let asked_for = State::load()?.holder;
     std::thread::sleep(delay);
     let _lock = state::Lock::take()?;
     let mut st = State::load()?;
+    if st.holder != asked_for {
+        return Err(LabError::Refused(format!("the lab was replaced while {name} waited to be powered on")));
+    }
     let n = st.node(name)?.clone();
     if !node::plugged(name) {
         node::plug(name, &state::port_name(n.index), &n.addr)?;
