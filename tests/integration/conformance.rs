@@ -5,14 +5,15 @@ use crate::common::*;
 use std::process::Command;
 
 /// What one agent needs for ocf-tester: the namespaces it runs in (kept
-/// alive for the run) and its -o parameters.
-struct Setup {
-    prefix: Vec<String>,
-    params: Vec<(String, String)>,
+/// alive for the run) and its -o parameters. The packaging test reuses it
+/// against the installed agents.
+pub(crate) struct Setup {
+    pub(crate) prefix: Vec<String>,
+    pub(crate) params: Vec<(String, String)>,
     _keep: Vec<Box<dyn std::any::Any>>,
 }
 
-fn setup_for(agent: &str) -> Setup {
+pub(crate) fn setup_for(agent: &str) -> Setup {
     match agent {
         "vip" => {
             let pair = Pair::new();

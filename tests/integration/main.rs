@@ -10,4 +10,5 @@ mod filesystem;
 mod generate;
 mod instance;
 mod lab;
+mod packaging;
 mod vip;
