@@ -218,7 +218,7 @@ pub static PARAMS: &[ParamSpec] = &[
         "How long the collision check (run_arping) listens for an answer, in milliseconds; two probes are \
          sent in that time.",
     )
-    .default("500"),
+    .default("200"),
     ParamSpec::new(
         "flush_routes",
         Kind::Boolean,
