@@ -93,6 +93,9 @@ fn run_inner(argv: &[&str], input: Option<&[u8]>, deadline: &Deadline) -> Result
     };
     let out = drain(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
     let err = drain(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    // Poll quickly at first (mount, umount and nft finish in a few ms),
+    // then back off.
+    let started = std::time::Instant::now();
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
@@ -109,7 +112,8 @@ fn run_inner(argv: &[&str], input: Option<&[u8]>, deadline: &Deadline) -> Result
             }
             return Err(ExecError::Timeout { command, ms: deadline_ms(deadline) });
         }
-        std::thread::sleep(Duration::from_millis(5));
+        let pause = if started.elapsed() < Duration::from_millis(50) { 1 } else { 5 };
+        std::thread::sleep(Duration::from_millis(pause));
     };
     let stdout = out.join().unwrap_or_default();
     let stderr = err.join().unwrap_or_default();

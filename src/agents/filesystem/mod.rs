@@ -422,7 +422,7 @@ fn direct_read(path: &str) -> std::io::Result<()> {
 fn unmount(cfg: &Config, m: &MountEntry, dl: &Deadline) -> Result<(), AgentError> {
     let mp = &m.mount_point;
     let forced = kinds::is_network(&m.fstype) || kinds::is_fuse(&m.fstype);
-    let mut argv = vec!["umount", "-c"];
+    let mut argv = vec!["umount", "--no-canonicalize"];
     if forced {
         argv.push("-f");
     }
