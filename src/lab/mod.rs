@@ -269,10 +269,10 @@ pub fn down() -> Result<Vec<String>, LabError> {
     if let Some(st) = &st {
         for n in &st.nodes {
             for d in &n.daemons {
-                process::kill_pid(d.pid, Duration::from_secs(5));
+                process::kill_pid(d.pid, &d.name, Duration::from_secs(5));
             }
         }
-        if process::kill_pid(st.holder, Duration::from_secs(5)) {
+        if process::kill_pid(st.holder, "sleep", Duration::from_secs(5)) {
             removed.push("holder process".into());
         }
     }
@@ -403,7 +403,7 @@ pub fn fail(name: &str, how: Failure) -> Result<(), LabError> {
         Failure::Killcoro => {
             let pid = n.daemons.iter().find(|d| d.name == "corosync").map(|d| d.pid);
             match pid {
-                Some(pid) if process::kill_pid(pid, Duration::from_secs(5)) => {}
+                Some(pid) if process::kill_pid(pid, "corosync", Duration::from_secs(5)) => {}
                 _ => return Err(LabError::Refused(format!("corosync is not running on {name}"))),
             }
         }

@@ -65,9 +65,20 @@ pub fn kill_all_in(inodes: &HashSet<u64>, limit: Duration) -> usize {
     }
 }
 
-/// SIGKILL one process we started and wait (bounded) until it is gone.
-pub fn kill_pid(pid: i32, limit: Duration) -> bool {
-    if !alive(pid) {
+/// Whether `pid` still runs `program` (its comm: the basename, at most
+/// 15 bytes). A recorded pid may have been reused since (the state file
+/// outlives reboots): a process running something else is not ours.
+fn runs(pid: i32, program: &str) -> bool {
+    let base = program.rsplit('/').next().unwrap_or(program);
+    let want: String = base.chars().take(15).collect();
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == want)
+}
+
+/// SIGKILL one process we started (`program`, checked by its comm) and
+/// wait (bounded) until it is gone. A pid now running something else is
+/// left alone and counts as gone.
+pub fn kill_pid(pid: i32, program: &str, limit: Duration) -> bool {
+    if !alive(pid) || !runs(pid, program) {
         return true;
     }
     // SAFETY: kill(2) on a pid the lab recorded for its own process.
