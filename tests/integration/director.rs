@@ -498,3 +498,27 @@ fn ipvs_backend_where_the_kernel_has_it() {
     assert!(!left.contains("C6336406"), "stop left the IPVS service (198.51.100.10 in hex): {left}");
     vip.expect("stop", 0);
 }
+
+#[test]
+fn ping_and_external_checks() {
+    if !need_root() {
+        return;
+    }
+    let ns = Netns::new();
+    ns.ip(&["addr", "add", "203.0.113.50/32", "dev", "lo"]);
+    let dir = std::env::temp_dir().join(format!("haven-ping-{}", ns.name));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("ping.cf");
+    // 203.0.113.50 answers (it is on lo); 203.0.113.51 does not exist.
+    std::fs::write(
+        &cfg,
+        "checktimeout = 1\nvirtual = 198.51.100.77:80\n\treal = 203.0.113.50:80 masq\n\treal = 203.0.113.51:80 masq\n\tchecktype = ping\n\
+         virtual = 198.51.100.77:81\n\treal = 203.0.113.50:81 masq\n\tchecktype = external\n\tcheckcommand = /bin/true\n",
+    )
+    .unwrap();
+    let out = ns.exec(&[HAVEN, "director", "round", "--config", cfg.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("3 real servers checked") && text.contains(", 2 up"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
