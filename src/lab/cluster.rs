@@ -69,6 +69,27 @@ impl Snapshot {
                 .all(|r| r.active && !r.failed && matches!(r.role.as_str(), "Started" | "Promoted" | "Unpromoted"))
     }
 
+    /// Every resource runs and none failed, except clone instances the
+    /// description keeps off some nodes: `allowed` says how many stopped
+    /// instances of a primitive are expected (see
+    /// [`super::standin::stopped_allowed`]).
+    pub fn settled_allowing(&self, allowed: &[(String, usize)]) -> bool {
+        let mut left: Vec<(String, usize)> = allowed.to_vec();
+        !self.resources.is_empty()
+            && self.resources.iter().all(|r| {
+                if r.active && !r.failed && matches!(r.role.as_str(), "Started" | "Promoted" | "Unpromoted") {
+                    return true;
+                }
+                match left.iter_mut().find(|(id, n)| *id == r.id && *n > 0) {
+                    Some((_, n)) if !r.active && !r.failed && r.role == "Stopped" => {
+                        *n -= 1;
+                        true
+                    }
+                    _ => false,
+                }
+            })
+    }
+
     /// The nodes a resource (any clone instance of it) runs on.
     pub fn where_is(&self, id: &str) -> Vec<String> {
         let mut out: Vec<String> =
@@ -127,6 +148,8 @@ mod tests {
         assert_eq!(s.where_is("web-ip"), vec!["lab1".to_string()]);
         assert_eq!(s.where_is("fs"), vec!["lab1".to_string()]);
         assert!(!s.settled(), "a stopped clone instance is not settled");
+        assert!(s.settled_allowing(&[("fs".into(), 1)]), "unless the clone is kept off a node");
+        assert!(!s.settled_allowing(&[("web-ip".into(), 1)]));
         assert!(s.formed(&["lab1".into()]) && !s.formed(&["lab1".into(), "lab2".into()]));
     }
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod fence;
 pub mod node;
 pub mod process;
+pub mod standin;
 pub mod state;
 pub mod volume;
 
@@ -99,7 +100,10 @@ pub fn up(file: &Path, nodes: Option<usize>) -> Result<UpReport, LabError> {
     }
     let flag = Some(flag);
     let mut progress = Progress::new();
-    let result = build(file, &d, &lab_nodes, &flag, &mut progress).and_then(|()| wait_up(&flag, &mut progress));
+    let names: Vec<String> = lab_nodes.iter().map(|n| n.name.clone()).collect();
+    let allowed = standin::stopped_allowed(&d, &names);
+    let result =
+        build(file, &d, &lab_nodes, &flag, &mut progress).and_then(|()| wait_up(&flag, &mut progress, &allowed));
     if let Err(e) = &result {
         progress.say(&format!("failed: {e}; tearing the lab down"));
         let _ = down();
@@ -148,11 +152,50 @@ fn build(
             })
             .collect(),
         volumes: Vec::new(),
+        created_dirs: Vec::new(),
+        full_nat: false,
     };
     st.save()?;
     progress.say(&format!("building {} nodes of {}", st.nodes.len(), d.cluster.name));
+    let addrs: Vec<(String, String)> = st.nodes.iter().map(|n| (n.name.clone(), n.addr.clone())).collect();
+    let t = standin::translate(d, &addrs);
+    for line in &t.lines {
+        progress.say(&format!("stand-in: {line}"));
+    }
+    for f in &t.files {
+        let path = state::lab_dir().join(&f.path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(LabError::io("create", parent))?;
+        }
+        std::fs::write(&path, &f.text).map_err(LabError::io("write", &path))?;
+    }
+    std::fs::create_dir_all(state::lab_dir().join(standin::STANDIN_SUBDIR))
+        .map_err(LabError::io("create", state::lab_dir().join(standin::STANDIN_SUBDIR)))?;
+    st.full_nat = t.full_nat;
+    // Mount points: the nodes share the host's filesystem below their own
+    // mounts; what the lab creates here it removes at `lab down`.
+    // (/srv and /run are each node's own tmpfs: the agent makes those.)
+    for dir in t.mount_points.iter().filter(|m| !m.starts_with("/srv/") && !m.starts_with("/run/")) {
+        let mut missing = Vec::new();
+        let mut p = Path::new(dir);
+        while !p.exists() {
+            missing.push(p.to_path_buf());
+            match p.parent() {
+                Some(parent) => p = parent,
+                None => break,
+            }
+        }
+        for m in missing.into_iter().rev() {
+            std::fs::create_dir(&m).map_err(LabError::io("create", &m))?;
+            progress.say(&format!("mount point {} created (removed at lab down)", m.display()));
+            st.created_dirs.push(m);
+            st.save()?;
+        }
+    }
+    let d = &t.description;
     for (label, fstype) in config::wanted_volumes(d) {
-        let v = volume::create(&label, &fstype)?;
+        let seed = t.seeds.iter().find(|(l, _)| *l == label).map(|(_, dir)| state::lab_dir().join(dir));
+        let v = volume::create(&label, &fstype, seed.as_deref())?;
         progress.say(&format!("volume LABEL={label}: {fstype} on {}", v.device));
         st.volumes.push(v);
         st.save()?;
@@ -189,7 +232,11 @@ fn observer(st: &State) -> Option<&NodeState> {
     st.nodes.iter().find(|n| n.is_on())
 }
 
-fn wait_up(flag: &Option<Arc<AtomicBool>>, progress: &mut Progress) -> Result<UpReport, LabError> {
+fn wait_up(
+    flag: &Option<Arc<AtomicBool>>,
+    progress: &mut Progress,
+    allowed: &[(String, usize)],
+) -> Result<UpReport, LabError> {
     let st = State::load()?;
     let names: Vec<String> = st.nodes.iter().map(|n| n.name.clone()).collect();
     let mut last;
@@ -228,7 +275,7 @@ fn wait_up(flag: &Option<Arc<AtomicBool>>, progress: &mut Progress) -> Result<Up
         if let Some(Ok(s)) = observer(&st).map(|n| cluster::snapshot(&n.name)) {
             let running = s.resources.iter().filter(|r| r.active).count();
             progress.say(&format!("waiting for resources: {running}/{} running", s.resources.len()));
-            let settled = s.settled();
+            let settled = s.settled_allowing(allowed);
             last = s;
             if settled {
                 break Some(progress.elapsed());
@@ -287,6 +334,9 @@ pub fn down() -> Result<Vec<String>, LabError> {
     for n in &names {
         node::release_handles(n);
     }
+    if node::remove_cgroups() {
+        removed.push("lab cgroups".into());
+    }
     let ns = state::ns_dir();
     let ns_s = ns.display().to_string();
     while std::fs::read_to_string("/proc/self/mountinfo")
@@ -307,6 +357,13 @@ pub fn down() -> Result<Vec<String>, LabError> {
         for e in dir.flatten() {
             volume::remove(&e.path());
             removed.push(format!("volume {}", e.path().display()));
+        }
+    }
+    if let Some(st) = &st {
+        for dir in st.created_dirs.iter().rev() {
+            if std::fs::remove_dir(dir).is_ok() {
+                removed.push(format!("mount point {}", dir.display()));
+            }
         }
     }
     if state::lab_dir().exists() {

@@ -221,6 +221,14 @@ fn build_mounts(st: &State, node: &NodeState) -> Result<(), LabError> {
     run_in(name, &["mount", "-n", "--rbind", "/sys/fs/cgroup", "/run/haven-lab/cgroup"])?;
     run_in(name, &["mount", "-n", "-t", "sysfs", "sysfs", "/sys"])?;
     run_in(name, &["mount", "-n", "--move", "/run/haven-lab/cgroup", "/sys/fs/cgroup"])?;
+    // Each node its own cgroup v2 subtree, as each machine has its own:
+    // a cloned instance has the same name on every node, and its cgroup
+    // must not be the other nodes' (starting one would kill the others).
+    if let Some(root) = cgroup2_root() {
+        let own = root.join(CGROUP_DIR).join(name);
+        std::fs::create_dir_all(&own).map_err(LabError::io("create", &own))?;
+        run_in(name, &["mount", "-n", "--bind", &path_str(&own), &path_str(&root)])?;
+    }
     let lab = state::lab_dir();
     let overlay = |layer: PathBuf, dst: &str| -> Result<(), LabError> {
         let opts = format!("lowerdir={}:{dst}", layer.display());
@@ -232,7 +240,57 @@ fn build_mounts(st: &State, node: &NodeState) -> Result<(), LabError> {
     let desc_dir = st.description.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
     run_in(name, &["mkdir", "-p", "/run/haven-lab/description"])?;
     bind(desc_dir, "/run/haven-lab/description")?;
+    // The stand-ins' files (instance files, director configuration).
+    run_in(name, &["mkdir", "-p", super::standin::STANDIN_IN_NODE])?;
+    bind(state::lab_dir().join(super::standin::STANDIN_SUBDIR), super::standin::STANDIN_IN_NODE)?;
     Ok(())
+}
+
+/// A director stand-in DNATs with nftables, and the lab is one link: the
+/// real servers would answer clients directly from their own address. The
+/// node forwards, and masquerades what it DNATed, so answers come back
+/// through it (full NAT, a lab-only setting).
+fn full_nat(name: &str) -> Result<(), LabError> {
+    run_in(name, &["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])?;
+    run_in(name, &["nft", "add", "table", "ip", "haven_lab"])?;
+    run_in(name, &["nft", "add", "chain", "ip", "haven_lab", "post", "{ type nat hook postrouting priority 100 ; }"])?;
+    run_in(name, &["nft", "add", "rule", "ip", "haven_lab", "post", "ct", "status", "dnat", "masquerade"])?;
+    Ok(())
+}
+
+/// The lab's cgroups, under the host's cgroup v2 root.
+const CGROUP_DIR: &str = "haven-lab";
+
+/// Where the host has its cgroup v2 hierarchy mounted.
+fn cgroup2_root() -> Option<PathBuf> {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    table.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        let point = left.split(' ').nth(4)?;
+        (right.split(' ').next() == Some("cgroup2")).then(|| PathBuf::from(point))
+    })
+}
+
+/// Remove the lab's cgroups (empty once every lab process is gone),
+/// deepest first.
+pub fn remove_cgroups() -> bool {
+    fn rm(dir: &Path) {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    rm(&e.path());
+                }
+            }
+        }
+        let _ = std::fs::remove_dir(dir);
+    }
+    match cgroup2_root().map(|r| r.join(CGROUP_DIR)) {
+        Some(dir) if dir.exists() => {
+            rm(&dir);
+            true
+        }
+        _ => false,
+    }
 }
 
 /// Start a daemon inside the node, detached from our process group, its
@@ -264,6 +322,9 @@ fn spawn(name: &str, argv: &[&str], env: &[(&str, &str)]) -> Result<Daemon, LabE
 /// Power a node on: fresh namespaces, then corosync, then pacemakerd.
 pub fn boot(st: &State, node: &NodeState) -> Result<Vec<Daemon>, LabError> {
     build_mounts(st, node)?;
+    if st.full_nat {
+        full_nat(&node.name)?;
+    }
     let corosync = spawn(&node.name, &["corosync", "-f"], &[])?;
     // pacemakerd gives up when corosync is not answering yet.
     let deadline = Deadline::after(Duration::from_secs(15));

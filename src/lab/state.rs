@@ -34,6 +34,13 @@ pub struct State {
     pub holder: i32,
     pub nodes: Vec<NodeState>,
     pub volumes: Vec<Volume>,
+    /// Mount points the lab created on the host (the nodes share its
+    /// filesystem): removed at `lab down` when empty, deepest first.
+    #[serde(default)]
+    pub created_dirs: Vec<PathBuf>,
+    /// A director runs: nodes forward, and SNAT what it DNATs (stand-ins).
+    #[serde(default)]
+    pub full_nat: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

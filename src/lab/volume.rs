@@ -7,7 +7,9 @@ use super::node::run;
 use super::state::{self, Volume};
 use std::path::Path;
 
-pub fn create(label: &str, fstype: &str) -> Result<Volume, LabError> {
+/// A volume `label` of `fstype`; with `seed`, an ext filesystem is created
+/// holding that directory's files (mke2fs -d).
+pub fn create(label: &str, fstype: &str, seed: Option<&Path>) -> Result<Volume, LabError> {
     let dir = state::lab_dir().join("volumes");
     std::fs::create_dir_all(&dir).map_err(LabError::io("create", &dir))?;
     let image = dir.join(format!("{label}.img"));
@@ -18,7 +20,10 @@ pub fn create(label: &str, fstype: &str) -> Result<Volume, LabError> {
     let mkfs = format!("mkfs.{fstype}");
     match fstype {
         "xfs" => run(&[&mkfs, "-q", "-L", label, &img])?,
-        _ => run(&[&mkfs, "-q", "-F", "-L", label, &img])?,
+        _ => match seed {
+            Some(dir) => run(&[&mkfs, "-q", "-F", "-L", label, "-d", &dir.display().to_string(), &img])?,
+            None => run(&[&mkfs, "-q", "-F", "-L", label, &img])?,
+        },
     };
     let device = run(&["losetup", "--find", "--show", &img])?.trim().to_string();
     Ok(Volume { label: label.to_string(), image, device })
