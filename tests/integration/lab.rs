@@ -61,6 +61,10 @@ struct Lab {
 
 impl Lab {
     fn up(extra: &[&str]) -> Lab {
+        Lab::up_with(EXAMPLE, extra)
+    }
+
+    fn up_with(example: &str, extra: &[&str]) -> Lab {
         let serial = ONE_LAB.lock().unwrap_or_else(|p| p.into_inner());
         let flock = std::fs::File::create("/tmp/haven-lab-tests.lock").expect("lock file");
         use std::os::fd::AsRawFd;
@@ -71,7 +75,7 @@ impl Lab {
         let lab = Lab { _serial: serial, _flock: flock };
         let mut args = vec!["up"];
         args.extend_from_slice(extra);
-        args.push(EXAMPLE);
+        args.push(example);
         let started = Instant::now();
         let out = lab_ok(&args);
         eprintln!("lab up took {:.1} s:\n{out}", started.elapsed().as_secs_f64());
@@ -100,11 +104,21 @@ fn any_snapshot() -> Option<Snapshot> {
 
 /// The nodes whose network namespace holds the VIP right now.
 fn vip_holders() -> Vec<String> {
-    NODES
+    holders(&NODES, VIP, None)
+}
+
+/// The nodes of `nodes` holding `ip` (on `dev` only, when given).
+fn holders(nodes: &[&str], ip: &str, dev: Option<&str>) -> Vec<String> {
+    nodes
         .iter()
         .filter(|n| {
-            let o = Command::new("ip").args(["-n", &format!("haven-lab-{n}"), "-o", "-4", "addr", "show"]).output();
-            o.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!(" {VIP}/")))
+            let ns = format!("haven-lab-{n}");
+            let mut args = vec!["-n", &ns, "-o", "-4", "addr", "show"];
+            if let Some(d) = dev {
+                args.extend(["dev", d]);
+            }
+            let o = Command::new("ip").args(&args).output();
+            o.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!(" {ip}/")))
         })
         .map(|n| n.to_string())
         .collect()
@@ -120,17 +134,25 @@ struct Watch {
 
 impl Watch {
     fn start() -> Watch {
+        Watch::start_for(&NODES, &[VIP], None)
+    }
+
+    /// Watch every address of `ips` on `nodes` (on `dev` only, when given).
+    fn start_for(nodes: &[&'static str], ips: &[&'static str], dev: Option<&'static str>) -> Watch {
+        let (nodes, ips) = (nodes.to_vec(), ips.to_vec());
         let stop = Arc::new(AtomicBool::new(false));
         let most = Arc::new(AtomicUsize::new(0));
         let (s, m) = (stop.clone(), most.clone());
         let handle = std::thread::spawn(move || {
             let started = Instant::now();
             while !s.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(240) {
-                let h = vip_holders();
-                if h.len() > 1 {
-                    eprintln!("VIP on several nodes at once: {h:?}");
+                for ip in &ips {
+                    let h = holders(&nodes, ip, dev);
+                    if h.len() > 1 {
+                        eprintln!("{ip} on several nodes at once: {h:?}");
+                    }
+                    m.fetch_max(h.len(), Ordering::SeqCst);
                 }
-                m.fetch_max(h.len(), Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
@@ -306,4 +328,222 @@ fn lab_down_after_a_failed_test_leaves_nothing() {
     assert!(pids.len() >= 5, "two nodes' daemons and the holder: {pids:?}");
     assert_eq!(leftovers(), Vec::<String>::new());
     assert!(pids.iter().all(|&p| !alive(p)), "lab processes left: {pids:?}");
+}
+
+// --- the deployment examples, with the lab's stand-ins ---------------------
+
+fn example(name: &str) -> String {
+    format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn deployment_prereqs() -> bool {
+    lab_prereqs() && ["curl", "mkfs.ext3", "nft"].iter().all(|t| need_tool(t))
+}
+
+/// crm_mon from the first of `nodes` that answers.
+fn snapshot_of(nodes: &[&str]) -> Option<Snapshot> {
+    nodes.iter().find_map(|n| snapshot(n))
+}
+
+/// The body the client gets from `url` (curl in the client namespace).
+fn client_body(url: &str) -> Option<String> {
+    let o = lab(&["exec", "client", "--", "curl", "-sf", "-m", "2", url]);
+    o.status.success().then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+/// Pids of processes whose command line contains `pattern` and that run in
+/// `node`'s network namespace.
+fn pids_in(node: &str, pattern: &str) -> Vec<i32> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(ns) = std::fs::metadata(format!("/run/netns/haven-lab-{node}")) else { return Vec::new() };
+    let pg = Command::new("pgrep").args(["-f", pattern]).output().expect("pgrep");
+    String::from_utf8_lossy(&pg.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse::<i32>().ok())
+        .filter(|p| std::fs::metadata(format!("/proc/{p}/ns/net")).is_ok_and(|m| m.ino() == ns.ino()))
+        .collect()
+}
+
+/// SIGKILL the one process matching `pattern` on `node`, and wait until a
+/// new one runs there and `answers()` holds; the time it took.
+fn kill_and_wait_restart(node: &str, pattern: &str, mut answers: impl FnMut() -> bool) -> Duration {
+    let pids = pids_in(node, pattern);
+    assert_eq!(pids.len(), 1, "one {pattern:?} on {node}: {pids:?}");
+    let killed_at = Instant::now();
+    // SAFETY: SIGKILL to the lab's service process found above.
+    unsafe { libc::kill(pids[0], libc::SIGKILL) };
+    let restarted =
+        wait_for(Duration::from_secs(40), || pids_in(node, pattern).iter().any(|p| *p != pids[0]) && answers());
+    assert!(restarted, "{pattern:?} was not restarted on {node} within 40 s");
+    killed_at.elapsed()
+}
+
+#[test]
+fn lab_runs_mail_active_active_and_fails_an_instance_over() {
+    if !deployment_prereqs() {
+        return;
+    }
+    const NODES2: [&str; 2] = ["nodea", "nodeb"];
+    let (ip1, ip2) = ("198.51.100.21", "198.51.100.22");
+    let lab = Lab::up_with(&example("mail-active-active.toml"), &[]);
+    let watch = Watch::start_for(&NODES2, &[ip1, ip2], None);
+
+    // Where the description says: mail1 on nodea, mail2 on nodeb (their
+    // failover domains' first node), each with its address and volume.
+    let s = snapshot_of(&NODES2).expect("crm_mon answers");
+    for (inst, home) in [("mail1", "nodea"), ("mail2", "nodeb")] {
+        for part in ["fs", "ip", "instance"] {
+            let r = format!("{inst}-{part}");
+            assert_eq!(s.where_is(&r), vec![home.to_string()], "{r} should run on {home}:\n{}", s.placement_text());
+        }
+    }
+    assert_eq!(holders(&NODES2, ip1, None), vec!["nodea".to_string()]);
+    assert_eq!(holders(&NODES2, ip2, None), vec!["nodeb".to_string()]);
+    assert!(mounted("nodea", "/var/opt/scalix/m1") && mounted("nodeb", "/var/opt/scalix/m2"));
+    // Each instance answers as itself, from its own volume.
+    let url1 = format!("http://{ip1}/");
+    let url2 = format!("http://{ip2}/");
+    assert_eq!(client_body(&url1).as_deref(), Some("mail1.example.com\n"));
+    assert_eq!(client_body(&url2).as_deref(), Some("mail2.example.com\n"));
+
+    // Power off nodea: mail1 (address, volume, instance) comes up on nodeb,
+    // which then runs both.
+    let bound = Duration::from_secs(30);
+    let out = lab_ok(&["fail", "nodea", "poweroff", "--measure", &format!("{ip1}:80")]);
+    let secs: f64 = out
+        .split(" s after")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no measurement in {out:?}"));
+    eprintln!(
+        "FAILOVER mail-active-active: the client got an answer through {ip1} {secs:.2} s after poweroff of nodea \
+         (bound {} s)",
+        bound.as_secs()
+    );
+    assert!(secs < bound.as_secs_f64());
+    assert_eq!(client_body(&url1).as_deref(), Some("mail1.example.com\n"), "mail1's own data after failover");
+    assert_eq!(client_body(&url2).as_deref(), Some("mail2.example.com\n"), "mail2 kept answering");
+    let mut now = None;
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            now = snapshot("nodeb");
+            now.as_ref().is_some_and(|s| s.where_is("mail1-instance") == ["nodeb"])
+        }),
+        "mail1 did not move to nodeb"
+    );
+    let s = now.expect("snapshot");
+    for r in ["mail1-fs", "mail1-ip", "mail2-fs", "mail2-ip", "mail2-instance"] {
+        assert_eq!(s.where_is(r), vec!["nodeb".to_string()], "{r}:\n{}", s.placement_text());
+    }
+    assert!(mounted("nodeb", "/var/opt/scalix/m1"), "mail1's volume is mounted on nodeb");
+
+    // Fencing reboots nodea; it rejoins and mail1 stays on nodeb (nofailback).
+    let rejoined =
+        wait_for(Duration::from_secs(60), || snapshot("nodeb").is_some_and(|s| s.formed(&NODES2.map(String::from))));
+    assert!(rejoined, "nodea did not rejoin after fencing rebooted it");
+    std::thread::sleep(Duration::from_secs(2));
+    let s = snapshot("nodeb").expect("crm_mon answers");
+    assert_eq!(s.where_is("mail1-instance"), vec!["nodeb".to_string()], "no failback:\n{}", s.placement_text());
+    assert_eq!(holders(&NODES2, ip1, None), vec!["nodeb".to_string()]);
+
+    // A killed service: the description's recovery is relocate
+    // (migration-threshold=1), so mail1 moves back to nodea, whole.
+    let pattern = format!("http.server --bind {ip1}");
+    let pids = pids_in("nodeb", &pattern);
+    assert_eq!(pids.len(), 1, "one mail1 web server on nodeb: {pids:?}");
+    let killed_at = Instant::now();
+    // SAFETY: SIGKILL to the lab's mail1 service process found above.
+    unsafe { libc::kill(pids[0], libc::SIGKILL) };
+    let relocated = wait_for(Duration::from_secs(45), || {
+        !pids_in("nodea", &pattern).is_empty() && client_body(&url1).is_some_and(|b| b == "mail1.example.com\n")
+    });
+    assert!(relocated, "the killed mail1 service was not relocated to nodea within 45 s");
+    eprintln!(
+        "killed mail1 service relocated to nodea (recovery = relocate) in {:.1} s",
+        killed_at.elapsed().as_secs_f64()
+    );
+    let s = snapshot("nodea").expect("crm_mon answers");
+    for r in ["mail1-fs", "mail1-ip", "mail1-instance"] {
+        assert_eq!(s.where_is(r), vec!["nodea".to_string()], "{r} relocated as a unit:\n{}", s.placement_text());
+    }
+    assert_eq!(s.where_is("mail2-instance"), vec!["nodeb".to_string()], "mail2 untouched");
+    assert_eq!(client_body(&url2).as_deref(), Some("mail2.example.com\n"));
+    assert_eq!(watch.most(), 1, "an instance address was on both nodes at once");
+    drop(watch);
+    drop(lab);
+    assert_eq!(leftovers(), Vec::<String>::new());
+    assert!(!std::path::Path::new("/var/opt/scalix").exists(), "the lab's mount points are gone");
+}
+
+#[test]
+fn lab_runs_the_smt_mirror_with_its_director_and_loses_a_mirror() {
+    if !deployment_prereqs() {
+        return;
+    }
+    const NODES3: [&str; 3] = ["node1", "node2", "node3"];
+    const SVC: &str = "198.51.100.10";
+    let lab = Lab::up_with(&example("smt-mirror.toml"), &[]);
+    // The director's address on eth0: only ever on one node (the real
+    // servers hold it on lo, without ARP, as LVS-DR has them).
+    let watch = Watch::start_for(&NODES3, &[SVC], Some("eth0"));
+
+    // Where the description says: the mirror group on node1 and node2, never
+    // node3; the address and the director on node3 only.
+    let s = snapshot_of(&NODES3).expect("crm_mon answers");
+    for r in ["dlm", "o2cb", "smt-fs", "smt-web", "smt-realserver"] {
+        assert_eq!(s.where_is(r), vec!["node1".to_string(), "node2".into()], "{r}:\n{}", s.placement_text());
+    }
+    for r in ["lvs-vip", "director"] {
+        assert_eq!(s.where_is(r), vec!["node3".to_string()], "{r}:\n{}", s.placement_text());
+    }
+    assert_eq!(holders(&NODES3, SVC, Some("eth0")), vec!["node3".to_string()]);
+    assert_eq!(holders(&NODES3, SVC, Some("lo")), vec!["node1".to_string(), "node2".into()], "real servers on lo");
+    for n in ["node1", "node2"] {
+        assert!(mounted(n, "/smt"), "the cluster filesystem stand-in is mounted on {n}");
+    }
+    // The client reaches the mirror through the director's address.
+    let url = format!("http://{SVC}/test.html");
+    let all_answer = |n: usize| (0..n).all(|_| client_body(&url).is_some_and(|b| b.contains("still alive")));
+    // (The director's first checks of the real servers take a second.)
+    assert!(wait_for(Duration::from_secs(15), || all_answer(4)), "the client reaches the mirror through {SVC}");
+
+    // A killed web server is restarted in place.
+    let pattern = "http.server --bind 0.0.0.0 --directory /smt";
+    let took = kill_and_wait_restart("node2", pattern, || all_answer(2));
+    eprintln!("killed mirror web server restarted in place on node2 in {:.1} s", took.as_secs_f64());
+    let s = snapshot_of(&NODES3).expect("crm_mon answers");
+    assert_eq!(s.where_is("smt-web"), vec!["node1".to_string(), "node2".into()], "restarted in place");
+
+    // Power off node1: the director drops it, the client keeps getting
+    // answers through the address, the cluster filesystem stays mounted on
+    // node2, and the mirror never moves to node3.
+    let bound = Duration::from_secs(30);
+    let off = Instant::now();
+    lab_ok(&["fail", "node1", "poweroff"]);
+    let steady = wait_for(bound, || all_answer(6));
+    let secs = off.elapsed().as_secs_f64();
+    eprintln!(
+        "FAILOVER smt-mirror: six answers in a row through {SVC} {secs:.2} s after poweroff of mirror node1 \
+         (bound {} s)",
+        bound.as_secs()
+    );
+    assert!(steady, "the client did not get steady answers through {SVC} within {} s", bound.as_secs());
+    let mut now = None;
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            now = snapshot_of(&["node2", "node3"]);
+            now.as_ref().is_some_and(|s| s.where_is("smt-fs") == ["node2"] && s.where_is("smt-web") == ["node2"])
+        }),
+        "the mirror did not settle on node2 alone"
+    );
+    let s = now.expect("snapshot");
+    assert_eq!(s.where_is("director"), vec!["node3".to_string()]);
+    assert!(mounted("node2", "/smt"), "the cloned filesystem stays mounted on the surviving mirror node");
+    assert!(!mounted("node3", "/smt"), "and never on the director's node");
+    assert_eq!(watch.most(), 1, "the service address was on several nodes' eth0 at once");
+    drop(watch);
+    drop(lab);
+    assert_eq!(leftovers(), Vec::<String>::new());
+    assert!(!std::path::Path::new("/smt").exists(), "the lab's mount point is gone");
 }
