@@ -547,3 +547,66 @@ fn lab_runs_the_smt_mirror_with_its_director_and_loses_a_mirror() {
     assert_eq!(leftovers(), Vec::<String>::new());
     assert!(!std::path::Path::new("/smt").exists(), "the lab's mount point is gone");
 }
+
+#[test]
+fn lab_runs_hsphere_web_and_promotes_a_new_master() {
+    if !deployment_prereqs() {
+        return;
+    }
+    const WEBS: [&str; 3] = ["web1", "web2", "web3"];
+    const MASTER_IP: &str = "198.51.100.40";
+    let lab = Lab::up_with(&example("hsphere-web.toml"), &[]);
+    let watch = Watch::start_for(&WEBS, &[MASTER_IP], None);
+
+    // Where the description says: content and instance everywhere, the
+    // master (promoted) on web1 with the master's address.
+    let s = snapshot_of(&WEBS).expect("crm_mon answers");
+    let all: Vec<String> = WEBS.map(String::from).to_vec();
+    assert_eq!(s.where_is("hsphere-fs"), all, "the shared content is mounted everywhere");
+    assert_eq!(s.where_is("web"), all, "the instance runs everywhere");
+    let promoted = |s: &Snapshot| -> Vec<String> {
+        s.resources.iter().filter(|r| r.id == "web" && r.role == "Promoted").flat_map(|r| r.nodes.clone()).collect()
+    };
+    assert_eq!(promoted(&s), vec!["web1".to_string()], "web1 is the master:\n{}", s.placement_text());
+    assert_eq!(s.where_is("master-ip"), vec!["web1".to_string()]);
+    assert_eq!(holders(&WEBS, MASTER_IP, None), vec!["web1".to_string()]);
+    let url = format!("http://{MASTER_IP}/");
+    assert_eq!(client_body(&url).as_deref(), Some("web.example.com\n"));
+
+    // The master's killed web server is restarted in place.
+    let pattern = "http.server --bind 0.0.0.0 --directory /hsphere";
+    let took = kill_and_wait_restart("web1", pattern, || client_body(&url).is_some());
+    eprintln!("killed master web server restarted in place on web1 in {:.1} s", took.as_secs_f64());
+
+    // Power off the master: web2 is promoted, the address follows.
+    let bound = Duration::from_secs(30);
+    let out = lab_ok(&["fail", "web1", "poweroff", "--measure", &format!("{MASTER_IP}:80")]);
+    let secs: f64 = out
+        .split(" s after")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no measurement in {out:?}"));
+    eprintln!(
+        "FAILOVER hsphere-web: the client got an answer through {MASTER_IP} {secs:.2} s after poweroff of the \
+         master web1 (bound {} s)",
+        bound.as_secs()
+    );
+    assert!(secs < bound.as_secs_f64());
+    assert_eq!(client_body(&url).as_deref(), Some("web.example.com\n"));
+    let mut now = None;
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            now = snapshot_of(&["web2", "web3"]);
+            now.as_ref().is_some_and(|s| promoted(s) == ["web2"] && s.where_is("master-ip") == ["web2"])
+        }),
+        "web2 was not promoted with the master's address"
+    );
+    for survivor in ["web2", "web3"] {
+        assert!(mounted(survivor, "/hsphere"), "the shared content stays mounted on {survivor}");
+    }
+    assert_eq!(watch.most(), 1, "the master's address was on several nodes at once");
+    drop(watch);
+    drop(lab);
+    assert_eq!(leftovers(), Vec::<String>::new());
+}
