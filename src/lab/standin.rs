@@ -10,6 +10,7 @@
 //! | DLM/o2cb controld, nfsserver, exportfs     | ocf:pacemaker:Dummy (order/colocation kept)         |
 //! | systemd:/lsb:/service: units               | ocf:haven:instance: python3 http.server on port 80  |
 //! | instance without its instance file         | a small http.server instance file, written at up    |
+//! | vip on a network the lab has no link for   | nic = eth0 (the lab's one link)                     |
 //! | director configfile                        | a lab file: the VIP's port 80 over the nodes the    |
 //! |                                            | director is kept off, nftables (DNAT + lab SNAT)    |
 //!
@@ -294,6 +295,22 @@ pub fn translate(d: &Description, node_addrs: &[(String, String)]) -> Translatio
             set(r, "config", &path);
         }
     }
+    // Addresses on a network the lab has no link for (a private network of
+    // the deployment): held on the lab's one link, eth0.
+    for r in &mut out.resources {
+        if !r.agent.is("ocf", Some("haven"), "vip") || r.param("nic").is_some() {
+            continue;
+        }
+        let Some(ip) = r.param("ip").map(str::to_string) else { continue };
+        let on_lab = ip.parse::<std::net::Ipv4Addr>().is_ok_and(|a| a.octets()[..3] == [198, 51, 100]);
+        if !on_lab {
+            t.lines.push(format!(
+                "{}: {ip} is on a network the lab has no link for -> nic = eth0 (the lab's one link)",
+                r.id
+            ));
+            set(r, "nic", "eth0");
+        }
+    }
     // Directors: the VIP of their group, the nodes they are kept off as
     // real servers (all other nodes when none).
     for r in &mut out.resources {
@@ -480,6 +497,20 @@ mod tests {
         assert_eq!(a.len(), 5, "{a:?}");
         assert!(a.iter().all(|(_, n)| *n == 1));
         assert!(stopped_allowed(&load("lab-web.toml"), &nodes).is_empty());
+    }
+
+    #[test]
+    fn interworx_quorum_address_goes_on_the_lab_link_and_nfs_is_shared() {
+        let t = translate(&load("interworx.toml"), &addrs(&["cm", "node1", "node2"]));
+        let d = &t.description;
+        assert_eq!(res(d, "quorum-ip").param("nic"), Some("eth0"));
+        assert_eq!(res(d, "public-ip").param("nic"), None);
+        assert!(res(d, "nfs-server").agent.is("ocf", Some("pacemaker"), "Dummy"));
+        assert_eq!(res(d, "home").param("options"), Some("bind"));
+        assert_eq!(res(d, "httpd").param("datadir"), Some("/home"));
+        let cf = &t.files.iter().find(|f| f.path == "standin/director.cf").expect("director file").text;
+        assert!(cf.contains("virtual = 198.51.100.60:80") && cf.contains("real = 198.51.100.12:80"), "{cf}");
+        assert!(!cf.contains("198.51.100.11:80"), "the manager is no real server: {cf}");
     }
 
     #[test]

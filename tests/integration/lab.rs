@@ -610,3 +610,51 @@ fn lab_runs_hsphere_web_and_promotes_a_new_master() {
     drop(lab);
     assert_eq!(leftovers(), Vec::<String>::new());
 }
+
+#[test]
+fn lab_runs_interworx_and_loses_a_web_node() {
+    if !deployment_prereqs() {
+        return;
+    }
+    const IW: [&str; 3] = ["cm", "node1", "node2"];
+    const PUBLIC: &str = "198.51.100.60";
+    let lab = Lab::up_with(&example("interworx.toml"), &[]);
+    let watch = Watch::start_for(&IW, &[PUBLIC], Some("eth0"));
+
+    // The manager's group on cm, the node stack on node1 and node2.
+    let s = snapshot_of(&IW).expect("crm_mon answers");
+    for r in ["nfs-server", "home-export", "quorum-ip", "public-ip", "director"] {
+        assert_eq!(s.where_is(r), vec!["cm".to_string()], "{r}:\n{}", s.placement_text());
+    }
+    for r in ["home", "httpd", "realserver-ip"] {
+        assert_eq!(s.where_is(r), vec!["node1".to_string(), "node2".into()], "{r}:\n{}", s.placement_text());
+    }
+    assert_eq!(holders(&IW, PUBLIC, Some("eth0")), vec!["cm".to_string()]);
+    let url = format!("http://{PUBLIC}/test.html");
+    let all_answer = |n: usize| (0..n).all(|_| client_body(&url).is_some_and(|b| b.contains("still alive")));
+    assert!(wait_for(Duration::from_secs(15), || all_answer(4)), "the client reaches the nodes through {PUBLIC}");
+
+    // A killed web server is restarted in place.
+    let took = kill_and_wait_restart("node1", "http.server --bind 0.0.0.0 --directory /home", || all_answer(2));
+    eprintln!("killed web server restarted in place on node1 in {:.1} s", took.as_secs_f64());
+
+    // Power off node2: the director drops it, answers keep coming, /home
+    // stays mounted on node1.
+    let bound = Duration::from_secs(30);
+    let off = Instant::now();
+    lab_ok(&["fail", "node2", "poweroff"]);
+    let steady = wait_for(bound, || all_answer(6));
+    let secs = off.elapsed().as_secs_f64();
+    eprintln!(
+        "FAILOVER interworx: six answers in a row through {PUBLIC} {secs:.2} s after poweroff of node2 (bound {} s)",
+        bound.as_secs()
+    );
+    assert!(steady, "no steady answers through {PUBLIC} within {} s", bound.as_secs());
+    assert!(mounted("node1", "/home"), "/home stays mounted on the surviving node");
+    let s = snapshot_of(&["cm", "node1"]).expect("crm_mon answers");
+    assert_eq!(s.where_is("director"), vec!["cm".to_string()]);
+    assert_eq!(watch.most(), 1, "the public address was on several nodes' eth0 at once");
+    drop(watch);
+    drop(lab);
+    assert_eq!(leftovers(), Vec::<String>::new());
+}
