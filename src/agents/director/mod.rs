@@ -281,7 +281,10 @@ impl Agent for Director {
                 return Ok(Status::Degraded);
             }
         }
-        // A virtual service with nobody to take new connections.
+        // A virtual service with nobody to take new connections is the real
+        // servers' failure, not the director's: said in the log, not in the
+        // exit code (Pacemaker would record a failed action while real
+        // servers are still starting, e.g. right after the director).
         let dead: Vec<&str> = st
             .services
             .iter()
@@ -293,7 +296,6 @@ impl Agent for Director {
             .collect();
         if !dead.is_empty() {
             warn!("no real server takes connections for {}", dead.join(", "));
-            return Ok(Status::Degraded);
         }
         Ok(Status::Success)
     }
