@@ -110,7 +110,7 @@ fn run_inner(argv: &[&str], input: Option<&[u8]>, deadline: &Deadline) -> Result
             while !until.expired() && matches!(child.try_wait(), Ok(None)) {
                 std::thread::sleep(Duration::from_millis(10));
             }
-            return Err(ExecError::Timeout { command, ms: deadline_ms(deadline) });
+            return Err(ExecError::Timeout { command, ms: deadline.budget().as_millis() });
         }
         let pause = if started.elapsed() < Duration::from_millis(50) { 1 } else { 5 };
         std::thread::sleep(Duration::from_millis(pause));
@@ -132,11 +132,6 @@ pub fn run_ok(argv: &[&str], deadline: &Deadline) -> Result<Finished, ExecError>
     } else {
         Err(ExecError::Failed { command: argv.join(" "), code: f.code, stderr: one_line(&f.stderr) })
     }
-}
-
-fn deadline_ms(_d: &Deadline) -> u128 {
-    // The budget itself is not kept here; report that the time ran out.
-    0
 }
 
 /// Collapse a program's stderr into one line for an exit reason.

@@ -40,6 +40,11 @@ impl Deadline {
         self.remaining().is_zero()
     }
 
+    /// The time this deadline allowed in all (for messages).
+    pub fn budget(&self) -> Duration {
+        self.budget
+    }
+
     pub fn end(&self) -> Instant {
         self.end
     }
