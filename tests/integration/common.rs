@@ -477,11 +477,16 @@ impl MountNs {
         std::fs::create_dir_all(MNT_DIR).expect("create the mount namespace directory");
         // The handle must live on a private mount, or the bind of the
         // namespace file would propagate (and fail).
-        let is_mount = Command::new("mountpoint").args(["-q", MNT_DIR]).status().is_ok_and(|s| s.success());
-        if !is_mount {
-            let _ = Command::new("mount").args(["--bind", MNT_DIR, MNT_DIR]).status();
-            let _ = Command::new("mount").args(["--make-private", MNT_DIR]).status();
-        }
+        // Once per test process: tests run in parallel and must not stack
+        // two bind mounts on the directory.
+        static PRIVATE: std::sync::Once = std::sync::Once::new();
+        PRIVATE.call_once(|| {
+            let is_mount = Command::new("mountpoint").args(["-q", MNT_DIR]).status().is_ok_and(|s| s.success());
+            if !is_mount {
+                let _ = Command::new("mount").args(["--bind", MNT_DIR, MNT_DIR]).status();
+                let _ = Command::new("mount").args(["--make-private", MNT_DIR]).status();
+            }
+        });
         let name = format!("{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
         let handle = Path::new(MNT_DIR).join(name);
         std::fs::write(&handle, "").expect("create the namespace handle");

@@ -156,8 +156,21 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        // A failed test never reached stop: end its director daemon (found
+        // by the pid its agent recorded, checked by command line), or it
+        // would live on in the deleted namespace.
+        let state = format!("/run/haven/director/{}", self.table);
+        if let Some(pid) =
+            std::fs::read_to_string(format!("{state}/pid")).ok().and_then(|p| p.trim().parse::<i32>().ok())
+        {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if cmd.split(|b| *b == 0).any(|a| a == self.table.as_bytes()) {
+                // SAFETY: the daemon this test's director resource started.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
-        let _ = std::fs::remove_dir_all(format!("/run/haven/director/{}", self.table));
+        let _ = std::fs::remove_dir_all(state);
     }
 }
 
