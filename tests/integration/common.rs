@@ -106,15 +106,16 @@ pub struct Run<'a> {
     pub params: BTreeMap<String, String>,
     pub meta: BTreeMap<String, String>,
     pub extra_env: Vec<(String, String)>,
-    pub netns: Option<&'a str>,
-    pub mountns: Option<String>,
+    /// The command that enters the test's namespaces before the agent
+    /// runs (`ip netns exec NS`, `nsenter --mount=...`), empty for none.
+    pub enter: Vec<String>,
 }
 
 impl<'a> Run<'a> {
     pub fn new(agent: &'a str) -> Run<'a> {
         let mut meta = BTreeMap::new();
         meta.insert("timeout".into(), "20000".into());
-        Run { agent, params: BTreeMap::new(), meta, extra_env: Vec::new(), netns: None, mountns: None }
+        Run { agent, params: BTreeMap::new(), meta, extra_env: Vec::new(), enter: Vec::new() }
     }
     pub fn param(mut self, k: &str, v: &str) -> Self {
         self.params.insert(k.into(), v.into());
@@ -128,28 +129,26 @@ impl<'a> Run<'a> {
         self.extra_env.push((k.into(), v.into()));
         self
     }
-    pub fn inside(mut self, ns: &'a Netns) -> Self {
-        self.netns = Some(&ns.name);
-        self
+    pub fn inside(self, ns: &Netns) -> Self {
+        self.entering(vec!["ip".into(), "netns".into(), "exec".into(), ns.name.clone()])
     }
-    pub fn in_mounts(mut self, ns: &MountNs) -> Self {
-        self.mountns = Some(ns.enter_arg());
+    pub fn in_mounts(self, ns: &MountNs) -> Self {
+        self.entering(vec!["nsenter".into(), ns.enter_arg(), "--".into()])
+    }
+    /// Run the agent behind any namespace-entering command.
+    pub fn entering(mut self, enter: Vec<String>) -> Self {
+        self.enter = enter;
         self
     }
 
     fn command(&self, action: &str, interval_ms: u64) -> Command {
-        let mut c = match (self.netns, &self.mountns) {
-            (Some(ns), _) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns]).arg(agent_path(self.agent));
+        let mut c = match self.enter.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(agent_path(self.agent));
                 c
             }
-            (None, Some(m)) => {
-                let mut c = Command::new("nsenter");
-                c.arg(m).arg("--").arg(agent_path(self.agent));
-                c
-            }
-            (None, None) => Command::new(agent_path(self.agent)),
+            None => Command::new(agent_path(self.agent)),
         };
         c.arg(action);
         c.env_clear();
@@ -185,6 +184,17 @@ impl<'a> Run<'a> {
     /// monitor with interval 0: Pacemaker's probe.
     pub fn probe(&self) -> Outcome {
         Outcome::from(self.command("monitor", 0).output().expect("spawn agent"))
+    }
+
+    /// A monitor at `depth`, asserting its exit code.
+    pub fn expect_monitor(&self, depth: u32, code: i32) -> Outcome {
+        let o = self.monitor_at(depth);
+        assert_eq!(
+            o.code, code,
+            "{} monitor depth {depth}: expected {code}, got {}\nstderr:\n{}",
+            self.agent, o.code, o.stderr
+        );
+        o
     }
 
     /// Run and assert the exit code, showing stderr when it differs.

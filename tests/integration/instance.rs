@@ -6,9 +6,8 @@
 //! and its run directory when it ends, even when it fails.
 
 use crate::common::*;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -107,13 +106,17 @@ impl Lab {
         ]);
     }
 
-    pub fn agent(&self) -> Agent<'_> {
-        let mut params = BTreeMap::new();
-        params.insert("name".to_string(), self.name.clone());
-        params.insert("hostname".to_string(), format!("{}.example.org", self.name));
-        params.insert("ip".to_string(), self.ip.clone());
-        params.insert("datadir".to_string(), self.datadir.clone());
-        Agent { lab: self, params, meta: BTreeMap::new() }
+    /// The agent run on this node (its network and mount namespaces) with
+    /// Pacemaker's environment.
+    pub fn agent(&self) -> Run<'static> {
+        Run::new("instance")
+            .entering(self.enter())
+            .env("OCF_RESOURCE_INSTANCE", &format!("{}-rsc", self.name))
+            .meta("timeout", "30000")
+            .param("name", &self.name)
+            .param("hostname", &format!("{}.example.org", self.name))
+            .param("ip", &self.ip)
+            .param("datadir", &self.datadir)
     }
 
     pub fn run_dir(&self) -> PathBuf {
@@ -203,82 +206,6 @@ impl Drop for Lab {
             }
         }
         let _ = std::fs::remove_dir_all(self.run_dir());
-    }
-}
-
-/// The agent run on a lab node with Pacemaker's environment.
-pub struct Agent<'a> {
-    lab: &'a Lab,
-    pub params: BTreeMap<String, String>,
-    pub meta: BTreeMap<String, String>,
-}
-
-impl Agent<'_> {
-    pub fn param(mut self, k: &str, v: &str) -> Self {
-        self.params.insert(k.into(), v.into());
-        self
-    }
-
-    pub fn meta(mut self, k: &str, v: &str) -> Self {
-        self.meta.insert(k.into(), v.into());
-        self
-    }
-
-    fn command(&self, action: &str, interval_ms: u64, depth: Option<u32>) -> Command {
-        let enter = self.lab.enter();
-        let mut c = Command::new(&enter[0]);
-        c.args(&enter[1..]).arg(agent_path("instance")).arg(action);
-        c.env_clear();
-        c.env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
-        c.env("OCF_ROOT", "/usr/lib/ocf");
-        c.env("OCF_RESOURCE_INSTANCE", format!("{}-rsc", self.lab.name));
-        c.env("OCF_RESKEY_CRM_meta_timeout", "30000");
-        for (k, v) in &self.params {
-            c.env(format!("OCF_RESKEY_{k}"), v);
-        }
-        for (k, v) in &self.meta {
-            c.env(format!("OCF_RESKEY_CRM_meta_{k}"), v);
-        }
-        c.env("OCF_RESKEY_CRM_meta_interval", interval_ms.to_string());
-        if let Some(d) = depth {
-            c.env("OCF_CHECK_LEVEL", d.to_string());
-        }
-        c.stdin(Stdio::null());
-        c
-    }
-
-    fn outcome(mut c: Command) -> Outcome {
-        let o = c.output().expect("spawn agent");
-        Outcome {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-
-    pub fn action(&self, action: &str) -> Outcome {
-        let interval = if action == "monitor" { 10_000 } else { 0 };
-        Self::outcome(self.command(action, interval, None))
-    }
-
-    pub fn monitor_at(&self, depth: u32) -> Outcome {
-        Self::outcome(self.command("monitor", 10_000, Some(depth)))
-    }
-
-    pub fn probe(&self) -> Outcome {
-        Self::outcome(self.command("monitor", 0, None))
-    }
-
-    pub fn expect(&self, action: &str, code: i32) -> Outcome {
-        let o = self.action(action);
-        assert_eq!(o.code, code, "instance {action}: expected {code}, got {}\nstderr:\n{}", o.code, o.stderr);
-        o
-    }
-
-    pub fn expect_monitor(&self, depth: u32, code: i32) -> Outcome {
-        let o = self.monitor_at(depth);
-        assert_eq!(o.code, code, "monitor depth {depth}: expected {code}, got {}\nstderr:\n{}", o.code, o.stderr);
-        o
     }
 }
 
