@@ -54,26 +54,21 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 /// Client configs are built once per process (the CA store is read once).
 fn config(verify: bool) -> Result<Arc<ClientConfig>, String> {
-    static INSECURE: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+    static INSECURE: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
     static VERIFYING: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
     if !verify {
-        return Ok(INSECURE
+        return INSECURE
             .get_or_init(|| {
                 let p = provider();
-                let cfg =
-                    ClientConfig::builder_with_provider(p.clone()).with_safe_default_protocol_versions().map(|b| {
-                        b.dangerous().with_custom_certificate_verifier(Arc::new(NoVerify(p))).with_no_client_auth()
-                    });
-                Arc::new(cfg.unwrap_or_else(|_| {
-                    ClientConfig::builder_with_provider(provider())
-                        .with_protocol_versions(rustls::DEFAULT_VERSIONS)
-                        .expect("invariant: the default versions are supported by the ring provider")
-                        .dangerous()
-                        .with_custom_certificate_verifier(Arc::new(NoVerify(provider())))
-                        .with_no_client_auth()
-                }))
+                ClientConfig::builder_with_provider(p.clone())
+                    .with_safe_default_protocol_versions()
+                    .map(|b| {
+                        let verifier = Arc::new(NoVerify(p));
+                        Arc::new(b.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth())
+                    })
+                    .map_err(|e| e.to_string())
             })
-            .clone());
+            .clone();
     }
     VERIFYING
         .get_or_init(|| {
