@@ -228,9 +228,7 @@ fn lab_runs_the_web_example_and_fails_over() {
 
     // Where the description says: the site group prefers lab1.
     let s = any_snapshot().expect("crm_mon answers");
-    for r in ["web-fs", "web-ip", "web"] {
-        assert_eq!(s.where_is(r), vec!["lab1".to_string()], "{r} should run on lab1:\n{}", s.placement_text());
-    }
+    runs_on(&s, &["web-fs", "web-ip", "web"], &["lab1"]);
     assert_eq!(s.where_is("shared-fs"), NODES.map(String::from).to_vec(), "the clone runs everywhere");
     assert_eq!(vip_holders(), vec!["lab1".to_string()]);
     let answer = client_get().expect("the client reaches the VIP before any failure");
@@ -341,6 +339,13 @@ fn deployment_prereqs() -> bool {
 }
 
 /// crm_mon from the first of `nodes` that answers.
+/// Each of `resources` runs on exactly `nodes` (sorted), as crm_mon sees it.
+fn runs_on(s: &Snapshot, resources: &[&str], nodes: &[&str]) {
+    for r in resources {
+        assert_eq!(s.where_is(r), nodes, "{r} should run on {nodes:?}:\n{}", s.placement_text());
+    }
+}
+
 fn snapshot_of(nodes: &[&str]) -> Option<Snapshot> {
     nodes.iter().find_map(|n| snapshot(n))
 }
@@ -433,9 +438,7 @@ fn lab_runs_mail_active_active_and_fails_an_instance_over() {
         "mail1 did not move to nodeb"
     );
     let s = now.expect("snapshot");
-    for r in ["mail1-fs", "mail1-ip", "mail2-fs", "mail2-ip", "mail2-instance"] {
-        assert_eq!(s.where_is(r), vec!["nodeb".to_string()], "{r}:\n{}", s.placement_text());
-    }
+    runs_on(&s, &["mail1-fs", "mail1-ip", "mail2-fs", "mail2-ip", "mail2-instance"], &["nodeb"]);
     assert!(mounted("nodeb", "/var/opt/scalix/m1"), "mail1's volume is mounted on nodeb");
 
     // Fencing reboots nodea; it rejoins and mail1 stays on nodeb (nofailback).
@@ -464,9 +467,7 @@ fn lab_runs_mail_active_active_and_fails_an_instance_over() {
         killed_at.elapsed().as_secs_f64()
     );
     let s = snapshot("nodea").expect("crm_mon answers");
-    for r in ["mail1-fs", "mail1-ip", "mail1-instance"] {
-        assert_eq!(s.where_is(r), vec!["nodea".to_string()], "{r} relocated as a unit:\n{}", s.placement_text());
-    }
+    runs_on(&s, &["mail1-fs", "mail1-ip", "mail1-instance"], &["nodea"]);
     assert_eq!(s.where_is("mail2-instance"), vec!["nodeb".to_string()], "mail2 untouched");
     assert_eq!(client_body(&url2).as_deref(), Some("mail2.example.com\n"));
     assert_eq!(watch.most(), 1, "an instance address was on both nodes at once");
@@ -491,12 +492,8 @@ fn lab_runs_the_smt_mirror_with_its_director_and_loses_a_mirror() {
     // Where the description says: the mirror group on node1 and node2, never
     // node3; the address and the director on node3 only.
     let s = snapshot_of(&NODES3).expect("crm_mon answers");
-    for r in ["dlm", "o2cb", "smt-fs", "smt-web", "smt-realserver"] {
-        assert_eq!(s.where_is(r), vec!["node1".to_string(), "node2".into()], "{r}:\n{}", s.placement_text());
-    }
-    for r in ["lvs-vip", "director"] {
-        assert_eq!(s.where_is(r), vec!["node3".to_string()], "{r}:\n{}", s.placement_text());
-    }
+    runs_on(&s, &["dlm", "o2cb", "smt-fs", "smt-web", "smt-realserver"], &["node1", "node2"]);
+    runs_on(&s, &["lvs-vip", "director"], &["node3"]);
     assert_eq!(holders(&NODES3, SVC, Some("eth0")), vec!["node3".to_string()]);
     assert_eq!(holders(&NODES3, SVC, Some("lo")), vec!["node1".to_string(), "node2".into()], "real servers on lo");
     for n in ["node1", "node2"] {
@@ -623,12 +620,8 @@ fn lab_runs_interworx_and_loses_a_web_node() {
 
     // The manager's group on cm, the node stack on node1 and node2.
     let s = snapshot_of(&IW).expect("crm_mon answers");
-    for r in ["nfs-server", "home-export", "quorum-ip", "public-ip", "director"] {
-        assert_eq!(s.where_is(r), vec!["cm".to_string()], "{r}:\n{}", s.placement_text());
-    }
-    for r in ["home", "httpd", "realserver-ip"] {
-        assert_eq!(s.where_is(r), vec!["node1".to_string(), "node2".into()], "{r}:\n{}", s.placement_text());
-    }
+    runs_on(&s, &["nfs-server", "home-export", "quorum-ip", "public-ip", "director"], &["cm"]);
+    runs_on(&s, &["home", "httpd", "realserver-ip"], &["node1", "node2"]);
     assert_eq!(holders(&IW, PUBLIC, Some("eth0")), vec!["cm".to_string()]);
     let url = format!("http://{PUBLIC}/test.html");
     let all_answer = |n: usize| (0..n).all(|_| client_body(&url).is_some_and(|b| b.contains("still alive")));
