@@ -32,3 +32,12 @@ impl NetError {
         }
     }
 }
+
+impl crate::error::OcfError for NetError {
+    fn status(&self) -> crate::ocf::Status {
+        match self.errno() {
+            Some(libc::EPERM) | Some(libc::EACCES) => crate::ocf::Status::ErrPerm,
+            _ => crate::ocf::Status::ErrGeneric,
+        }
+    }
+}

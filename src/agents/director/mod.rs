@@ -38,6 +38,16 @@ pub enum DirectorError {
     TableLeft { table: String },
 }
 
+impl crate::error::OcfError for DirectorError {
+    fn status(&self) -> Status {
+        match self {
+            DirectorError::Config(_) | DirectorError::NoService => Status::ErrConfigured,
+            DirectorError::Backend(e) => crate::error::OcfError::status(e),
+            _ => Status::ErrGeneric,
+        }
+    }
+}
+
 struct Setup {
     config: PathBuf,
     table: String,
@@ -157,7 +167,7 @@ impl Agent for Director {
             choose_backend(s.backend.unwrap_or(cfg.backend)).map_err(DirectorError::from)?;
         }
         if exec::which("nft").is_none() {
-            return Err(AgentError::Exec(exec::ExecError::NotFound { program: "nft".into() }));
+            return Err(exec::ExecError::NotFound { program: "nft".into() }.into());
         }
         Ok(Status::Success)
     }
@@ -167,7 +177,7 @@ impl Agent for Director {
         let cfg = config::load(&s.config).map_err(DirectorError::from)?;
         choose_backend(s.backend.unwrap_or(cfg.backend)).map_err(DirectorError::from)?;
         if exec::which("nft").is_none() {
-            return Err(AgentError::Exec(exec::ExecError::NotFound { program: "nft".into() }));
+            return Err(exec::ExecError::NotFound { program: "nft".into() }.into());
         }
         if daemon_pid(&s.dir, &s.table).is_some() {
             info!("the director of table {} is already running", s.table);

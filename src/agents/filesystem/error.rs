@@ -43,3 +43,18 @@ pub enum FsError {
     #[error(transparent)]
     Exec(#[from] ExecError),
 }
+
+impl crate::error::OcfError for FsError {
+    fn status(&self) -> crate::ocf::Status {
+        use crate::ocf::Status;
+        match self {
+            FsError::Clone { .. } => Status::ErrConfigured,
+            FsError::NotSupported { .. }
+            | FsError::HelperMissing { .. }
+            | FsError::DeviceMissing { .. }
+            | FsError::QuotaTool { .. } => Status::ErrInstalled,
+            FsError::Exec(e) | FsError::Mount { source: e, .. } => crate::error::OcfError::status(e),
+            _ => Status::ErrGeneric,
+        }
+    }
+}

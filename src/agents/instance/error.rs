@@ -54,3 +54,18 @@ pub enum InstanceError {
     #[error(transparent)]
     Exec(#[from] ExecError),
 }
+
+impl crate::error::OcfError for InstanceError {
+    fn status(&self) -> crate::ocf::Status {
+        use crate::ocf::Status;
+        match self {
+            InstanceError::File { .. } => Status::ErrConfigured,
+            InstanceError::ReadFile { .. }
+            | InstanceError::NoCgroup { .. }
+            | InstanceError::NoUser { .. }
+            | InstanceError::NoProgram { .. } => Status::ErrInstalled,
+            InstanceError::Exec(e) => crate::error::OcfError::status(e),
+            _ => Status::ErrGeneric,
+        }
+    }
+}

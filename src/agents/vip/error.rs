@@ -42,3 +42,17 @@ pub enum VipError {
     #[error(transparent)]
     Net(#[from] NetError),
 }
+
+impl crate::error::OcfError for VipError {
+    fn status(&self) -> crate::ocf::Status {
+        use crate::ocf::Status;
+        match self {
+            VipError::NoInterface { .. } | VipError::Clone | VipError::LabelTooLong { .. } | VipError::LoopbackNic => {
+                Status::ErrConfigured
+            }
+            VipError::NoNamespace { .. } => Status::ErrInstalled,
+            VipError::Net(e) => crate::error::OcfError::status(e),
+            _ => Status::ErrGeneric,
+        }
+    }
+}
