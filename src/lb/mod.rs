@@ -22,8 +22,8 @@ pub enum LbError {
     Exec(#[from] ExecError),
     #[error("the IPVS backend was asked for, but this kernel has no IPVS (/proc/net/ip_vs is missing)")]
     NoIpvs,
-    #[error("failed to {op} {path}: {source}")]
-    Io { op: &'static str, path: String, source: std::io::Error },
+    #[error(transparent)]
+    Io(#[from] crate::error::IoError),
 }
 
 /// A configuration error reaching the backend is the daemon's (GENERIC): the

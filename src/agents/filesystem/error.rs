@@ -32,8 +32,8 @@ pub enum FsError {
     Busy { dir: String, holders: String },
     #[error("{dir} could not be unmounted: {why}")]
     Unmount { dir: String, why: String },
-    #[error("failed to {op} {path}: {source}")]
-    Io { op: &'static str, path: String, source: std::io::Error },
+    #[error(transparent)]
+    Io(#[from] crate::error::IoError),
     #[error("status file {path} read back {got:?} instead of what was written")]
     StatusMismatch { path: String, got: String },
     #[error("quotas are asked for in options ({opts}) but {tool} is not installed")]

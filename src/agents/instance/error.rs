@@ -45,8 +45,8 @@ pub enum InstanceError {
     Stray { name: String, cgroup: String },
     #[error("instance {name} is not started: {action} needs a started instance")]
     NotStarted { name: String, action: &'static str },
-    #[error("failed to {op} {path}: {source}")]
-    Io { op: &'static str, path: String, source: std::io::Error },
+    #[error(transparent)]
+    Io(#[from] crate::error::IoError),
     #[error("datadir check file {path} read back {got:?} instead of what was written")]
     Mismatch { path: String, got: String },
     #[error(transparent)]

@@ -37,8 +37,8 @@ pub enum VipError {
     StillPresent { ip: IpAddr, nic: String },
     #[error("{ip} is on lo but ARP is not suppressed: {what}")]
     NotSuppressed { ip: IpAddr, what: String },
-    #[error("failed to {op} {path}: {source}")]
-    State { op: &'static str, path: String, source: std::io::Error },
+    #[error(transparent)]
+    State(#[from] crate::error::IoError),
     #[error(transparent)]
     Net(#[from] NetError),
 }
