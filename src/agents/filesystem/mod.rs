@@ -4,6 +4,7 @@
 mod config;
 mod error;
 mod kinds;
+mod path;
 pub mod spec;
 
 pub use config::Config;
@@ -206,14 +207,16 @@ fn read_table() -> Result<MountTable, FsError> {
 
 /// The mount point as the mount table spells it: the configured path, or
 /// its canonical form when a parent is a symlink (resolved off-thread, since
-/// a parent could be on a dead server).
+/// a parent could be on a dead server). Start, stop, monitor and the holder
+/// search all go through here, so `/var/run/x` (with /var/run -> /run) is
+/// `/run/x` everywhere, even before start has created it.
 fn mount_point(cfg: &Config, table: &MountTable, dl: &Deadline) -> String {
     if table.top_at(&cfg.directory).is_some() {
         return cfg.directory.clone();
     }
     let dir = cfg.directory.clone();
     let short = dl.within(Duration::from_secs(2));
-    match bounded("resolving the mount point", &short, move || std::fs::canonicalize(dir)) {
+    match bounded("resolving the mount point", &short, move || path::canonical(std::path::Path::new(&dir))) {
         Ok(Ok(p)) => p.to_string_lossy().into_owned(),
         _ => cfg.directory.clone(),
     }
