@@ -39,9 +39,10 @@ pub fn need_root() -> bool {
     need_tool("ip")
 }
 
+/// An executable `tool` on the test's PATH (the `which` crate: execute bit
+/// respected, as the agents look programs up).
 pub fn which(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into());
-    path.split(':').map(|d| Path::new(d).join(tool)).find(|p| p.is_file())
+    which::which(tool).ok()
 }
 
 pub fn need_tool(tool: &str) -> bool {
