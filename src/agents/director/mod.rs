@@ -132,12 +132,7 @@ fn generated_config(ctx: &Ctx) -> Result<String, AgentError> {
 /// The daemon of this table, if it runs (its pid checked by command line).
 fn daemon_pid(dir: &Path, table: &str) -> Option<i32> {
     let pid: i32 = std::fs::read_to_string(dir.join("pid")).ok()?.trim().parse().ok()?;
-    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
-    let ours =
-        args.contains(&b"director".as_slice()) && args.contains(&b"run".as_slice()) && args.contains(&table.as_bytes());
-    // A zombie has an empty cmdline and does not count.
-    ours.then_some(pid)
+    crate::host::runs_with(pid, &["director", "run", table]).then_some(pid)
 }
 
 fn log_tail(dir: &Path) -> String {

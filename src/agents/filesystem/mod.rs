@@ -312,18 +312,8 @@ fn status_path(ctx: &Ctx, cfg: &Config, mp: &str) -> String {
     if let Some(c) = ctx.env.meta.clone {
         name = format!("{name}_{c}");
     }
-    let node = ctx.env.meta.on_node.clone().unwrap_or_else(nodename);
+    let node = ctx.env.meta.on_node.clone().unwrap_or_else(crate::host::node_name);
     format!("{mp}/{}{name}_{node}", cfg.statusfile_prefix)
-}
-
-fn nodename() -> String {
-    // SAFETY: uname fills a zeroed struct; no other preconditions.
-    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-    if unsafe { libc::uname(&mut u) } != 0 {
-        return "localhost".into();
-    }
-    let bytes: Vec<u8> = u.nodename.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
-    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 fn status_file_round_trip(ctx: &Ctx, cfg: &Config, mp: &str, dl: &Deadline) -> Result<(), AgentError> {
