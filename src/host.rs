@@ -44,6 +44,14 @@ pub fn runs_with(pid: i32, args: &[&str]) -> bool {
     args.iter().all(|a| have.contains(&a.as_bytes()))
 }
 
+/// Send signal number `signal` to `pid`; true if it was delivered. Callers
+/// check first that the pid is theirs ([`runs_with`]); an unknown signal
+/// number or a pid that is gone is not delivered.
+pub fn kill(pid: i32, signal: i32) -> bool {
+    let Ok(sig) = nix::sys::signal::Signal::try_from(signal) else { return false };
+    pid > 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).is_ok()
+}
+
 /// This node's name as the cluster knows it (`uname -n`, without a fork);
 /// "localhost" if uname fails, which it does not on Linux.
 pub fn node_name() -> String {
