@@ -4,6 +4,7 @@
 mod config;
 mod error;
 mod kinds;
+mod netcheck;
 mod path;
 pub mod spec;
 
@@ -133,6 +134,9 @@ impl Agent for Filesystem {
         };
         if let Match::No(found) = matches(&cfg, top, dl)? {
             return Err(FsError::Mismatch { dir: mp, found, device: cfg.device_text.clone() }.into());
+        }
+        if kinds::is_network(&top.fstype) {
+            netcheck::server_answers(&mp, &top.fstype, dl)?;
         }
         if ctx.depth >= 10 {
             read_device(&cfg, top, dl)?;
