@@ -521,7 +521,7 @@ impl Lint<'_> {
                 let in_group = siblings[..pos].iter().any(|p| agents::is_dlm(&p.agent));
                 let mut clones = vec![c];
                 if !in_group {
-                    let dlm_clones: Vec<&Clone> = d
+                    let dlm_clones: Vec<&CloneResource> = d
                         .clones
                         .iter()
                         .filter(|o| o.id != c.id && d.primitives_of(&o.id).iter().any(|p| agents::is_dlm(&p.agent)))
@@ -636,14 +636,8 @@ impl Lint<'_> {
                     r.line,
                     format!("resource {}: declare fence devices under [[fencing.device]] for cluster.conf", r.id),
                 ));
-            } else if !cluster_conf::has_element(r) {
-                pacemaker_only.push((
-                    r.agent_line,
-                    format!(
-                        "resource {}: rgmanager has no resource element for {} (haven's agents and lsb: scripts have one)",
-                        r.id, r.agent
-                    ),
-                ));
+            } else if let Some(why) = cluster_conf::element_problem(r) {
+                pacemaker_only.push((r.agent_line, format!("resource {}: {why}", r.id)));
             } else if d.services.iter().all(|s| s.resources.iter().all(|m| m.id != r.id)) {
                 pacemaker_only
                     .push((r.line, format!("resource {}: rgmanager runs resources only inside a [[service]]", r.id)));
