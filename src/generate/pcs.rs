@@ -112,7 +112,9 @@ impl Out {
         // pcs adds its own default operations unless told not to; the
         // description's are complete.
         s.push_str(" --no-default-ops");
-        if self.opts.force {
+        // An operation the agent does not declare (forced in the
+        // description) is written only with --force.
+        if self.opts.force || p.ops.iter().any(|o| o.force) {
             s.push_str(" --force");
         }
         self.cmd(&s);
