@@ -12,3 +12,4 @@ pub mod mount;
 pub mod net;
 pub mod ocf;
 pub mod probe;
+pub mod xml;
