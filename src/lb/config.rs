@@ -3,7 +3,7 @@
 //! with its line number.
 
 use super::keys;
-use crate::probe::{Expect, Greeting, Probe};
+use crate::probe::{Expect, Negotiate, Probe, Service};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -125,28 +125,86 @@ impl Virtual {
         }
         let request = real.request.clone().unwrap_or_else(|| self.request.clone());
         let receive = real.receive.clone().unwrap_or_else(|| self.receive.clone());
-        Some(match self.service.as_str() {
-            "http" | "https" => {
-                let path = if request.starts_with('/') { request } else { format!("/{request}") };
-                let (method, host, expect) =
-                    (self.httpmethod.clone(), self.virtualhost.clone(), Expect::from_receive(&receive));
-                if self.service == "https" {
-                    Probe::Https { method, path, host, expect, verify: self.verify_tls }
+        let expect = Expect::from_receive(&receive);
+        let path = if request.starts_with('/') { request.clone() } else { format!("/{request}") };
+        let (method, host) = (self.httpmethod.clone(), self.virtualhost.clone());
+        let negotiate = |service, tls| {
+            Some(Probe::Negotiate(Box::new(Negotiate {
+                service,
+                tls,
+                udp: self.protocol == Protocol::Udp || service == Service::Radius,
+                request: request.strip_prefix('/').unwrap_or(&request).to_string(),
+                expect: expect.clone(),
+                login: self.login.clone(),
+                passwd: self.passwd.clone(),
+                database: self.database.clone(),
+                secret: self.secret.clone(),
+            })))
+        };
+        match self.service.as_str() {
+            "http" => Some(Probe::Http { method, path, host, expect }),
+            "https" => Some(Probe::Https { method, path, host, expect, verify: self.verify_tls }),
+            // Through the proxy: an absolute URL (request, or the
+            // virtualhost's path).
+            "http_proxy" => {
+                let url = if request.contains("://") {
+                    request.clone()
                 } else {
-                    Probe::Http { method, path, host, expect }
-                }
+                    format!("http://{}{path}", host.clone().unwrap_or_else(|| real.addr.ip().to_string()))
+                };
+                Some(Probe::Http { method, path: url, host, expect })
             }
-            "smtp" => Probe::Greeting { kind: Greeting::Smtp },
-            "pop" => Probe::Greeting { kind: Greeting::Pop },
-            "imap" => Probe::Greeting { kind: Greeting::Imap },
-            "ftp" => Probe::Greeting { kind: Greeting::Ftp },
-            // MySQL servers speak first (the handshake packet).
-            "mysql" => Probe::Exchange { request: Vec::new(), expect: Expect::Any },
-            "simpletcp" => {
-                Probe::Exchange { request: unescape(&request).into_bytes(), expect: Expect::from_receive(&receive) }
+            "smtp" | "submission" => negotiate(Service::Smtp, false),
+            "pop" => negotiate(Service::Pop, false),
+            "pops" => negotiate(Service::Pop, true),
+            "imap" => negotiate(Service::Imap, false),
+            "imaps" => negotiate(Service::Imap, true),
+            "nntp" => negotiate(Service::Nntp, false),
+            "ftp" => negotiate(Service::Ftp, false),
+            "ldap" => negotiate(Service::Ldap, false),
+            "ldaps" => negotiate(Service::Ldap, true),
+            "mysql" => negotiate(Service::Mysql, false),
+            "pgsql" => negotiate(Service::Pgsql, false),
+            "dns" => negotiate(Service::Dns, false),
+            "radius" => negotiate(Service::Radius, false),
+            "sip" => negotiate(Service::Sip, false),
+            "simpletcp" => Some(Probe::Exchange {
+                request: unescape(request.strip_prefix('/').unwrap_or(&request)).into_bytes(),
+                expect,
+            }),
+            // ldirectord's check_none: a connect check is all "none" means.
+            _ => Some(Probe::Connect),
+        }
+    }
+
+    /// Why a negotiate check of this service cannot run as configured
+    /// (refused at `check`, never degraded to a connect check).
+    pub fn negotiate_refusal(&self) -> Option<String> {
+        let negotiates = matches!(self.checktype, CheckType::Negotiate | CheckType::Every(_));
+        if !negotiates {
+            return None;
+        }
+        let has = |o: &Option<String>| o.as_deref().is_some_and(|s| !s.is_empty());
+        let request_set = self.request != "/" || self.reals.iter().any(|r| r.request.is_some());
+        match self.service.as_str() {
+            "oracle" => Some(
+                "service oracle cannot be negotiated: Oracle's protocol needs Oracle's proprietary client; \
+                 use checktype = connect, or external with a check command"
+                    .into(),
+            ),
+            "mysql" | "pgsql" if !has(&self.login) || !request_set => Some(format!(
+                "service {} with checktype negotiate needs login and request (a query that returns rows)",
+                self.service
+            )),
+            "radius" if !has(&self.secret) || !has(&self.login) => {
+                Some("service radius with checktype negotiate needs secret, login and passwd".into())
             }
-            _ => Probe::Connect,
-        })
+            "dns" if !request_set || self.receive.is_empty() => Some(
+                "service dns with checktype negotiate needs request (a name) and receive (an address it resolves to)"
+                    .into(),
+            ),
+            _ => None,
+        }
     }
 
     /// Where checks go for a real server (checkport overrides its port).
@@ -445,6 +503,16 @@ impl<'a> Parser<'a> {
             v.login.get_or_insert_with(|| "anonymous".into());
             v.passwd.get_or_insert_with(|| "haven@localhost".into());
         }
+        if let Some(why) = v.negotiate_refusal() {
+            return Err(self.err(v.line, why));
+        }
+        if v.service == "none" && v.checktype == CheckType::Negotiate {
+            self.cfg.warnings.push(format!(
+                "{}:{}: virtual {}: service none with checktype negotiate: ldirectord checks nothing there; \
+                 haven runs a connect check (set service, or checktype = connect to say so)",
+                self.file, v.line, v.addr
+            ));
+        }
         if v.checktype == CheckType::External && v.checkcommand.is_none() {
             return Err(self.err(v.line, "checktype = external needs checkcommand"));
         }
@@ -597,7 +665,7 @@ virtual = 198.51.100.10:80
         assert_eq!(v.service, "smtp", "from the port");
         assert_eq!(v.reals[0].addr.port(), 25, "the virtual's port");
         assert_eq!(v.reals[0].method, Method::Gate);
-        assert!(matches!(v.probe_for(&v.reals[0], 0), Some(Probe::Greeting { kind: Greeting::Smtp })));
+        assert!(matches!(v.probe_for(&v.reals[0], 0), Some(Probe::Negotiate(n)) if n.service == Service::Smtp));
     }
 
     #[test]

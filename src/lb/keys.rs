@@ -711,16 +711,42 @@ mod tests {
 
     #[test]
     fn every_service_parses_and_ports_imply_services() {
+        use crate::probe::Probe;
+        let full = "\trequest = \"example.org\"\n\treceive = \"203\"\n\tlogin = \"u\"\n\tpasswd = \"p\"\n\
+                    \tsecret = \"s\"\n\tdatabase = \"d\"\n";
         for (name, port) in SERVICES {
-            let text = format!("virtual = 198.51.100.10:80\n\treal = 203.0.113.1\n\tservice = {name}\n");
+            let text = format!("virtual = 198.51.100.10:80\n\treal = 203.0.113.1\n\tservice = {name}\n{full}");
+            if *name == "oracle" {
+                let e = parse(&text, "t.cf").unwrap_err();
+                assert!(e.message.contains("proprietary"), "{e}");
+                let connect = format!("{text}\tchecktype = connect\n");
+                assert!(parse(&connect, "t.cf").is_ok(), "oracle with a connect check");
+                continue;
+            }
             let c = parse(&text, "t.cf").unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert_eq!(c.virtuals[0].service, *name);
+            let v = &c.virtuals[0];
+            assert_eq!(v.service, *name);
+            let probe = v.probe_for(&v.reals[0], 0);
+            // negotiate never quietly becomes a connect check.
+            assert_eq!(matches!(probe, Some(Probe::Connect)), *name == "none", "{name}: {probe:?}");
+            if *name == "none" {
+                assert!(c.warnings.iter().any(|w| w.contains("service none")), "{:?}", c.warnings);
+            }
             if *port != 0 {
                 assert_eq!(service_for_port(*port), *name);
             }
         }
+        for (service, missing) in [("mysql", "login"), ("pgsql", "request"), ("radius", "secret"), ("dns", "receive")] {
+            let text = format!("virtual = 198.51.100.10:80\n\treal = 203.0.113.1\n\tservice = {service}\n{full}")
+                .lines()
+                .filter(|l| !l.contains(missing))
+                .map(|l| format!("{l}\n"))
+                .collect::<String>();
+            let e = parse(&text, "t.cf").unwrap_err();
+            assert!(e.message.contains(missing), "{service} without {missing}: {e}");
+        }
         assert!(parse("virtual = 198.51.100.10:80\n\treal = 203.0.113.1\n\tservice = htp\n", "t.cf").is_err());
-        let dns = parse("virtual = 198.51.100.10:53\n\treal = 203.0.113.1\n", "t.cf").unwrap();
+        let dns = parse("virtual = 198.51.100.10:53\n\treal = 203.0.113.1\n\tchecktype = connect\n", "t.cf").unwrap();
         assert_eq!(dns.virtuals[0].protocol, Protocol::Udp, "ldirectord: port 53 is UDP");
         assert_eq!(dns.virtuals[0].service, "dns");
     }
