@@ -5,6 +5,7 @@ pub mod agents;
 pub mod error;
 pub mod exec;
 pub mod generate;
+pub mod host;
 pub mod lab;
 pub mod lb;
 pub mod mount;

@@ -4,6 +4,7 @@
 mod config;
 mod error;
 mod kinds;
+mod path;
 pub mod spec;
 
 pub use config::Config;
@@ -64,7 +65,7 @@ impl Agent for Filesystem {
         if cfg.create_directory {
             let dir = mp.clone();
             bounded(format!("creating {mp}"), dl, move || std::fs::create_dir_all(&dir))?
-                .map_err(|source| FsError::Io { op: "create", path: mp.clone(), source })?;
+                .map_err(|source| FsError::Io(crate::error::IoError::new("create", mp.clone(), source)))?;
         }
         fsck(&cfg, dl)?;
         let mut argv: Vec<String> = vec!["mount".into()];
@@ -201,19 +202,21 @@ fn check_node(cfg: &Config) -> Result<(), AgentError> {
 }
 
 fn read_table() -> Result<MountTable, FsError> {
-    MountTable::read().map_err(|source| FsError::Io { op: "read", path: "/proc/self/mountinfo".into(), source })
+    MountTable::read().map_err(|source| FsError::Io(crate::error::IoError::new("read", "/proc/self/mountinfo", source)))
 }
 
 /// The mount point as the mount table spells it: the configured path, or
 /// its canonical form when a parent is a symlink (resolved off-thread, since
-/// a parent could be on a dead server).
+/// a parent could be on a dead server). Start, stop, monitor and the holder
+/// search all go through here, so `/var/run/x` (with /var/run -> /run) is
+/// `/run/x` everywhere, even before start has created it.
 fn mount_point(cfg: &Config, table: &MountTable, dl: &Deadline) -> String {
     if table.top_at(&cfg.directory).is_some() {
         return cfg.directory.clone();
     }
     let dir = cfg.directory.clone();
     let short = dl.within(Duration::from_secs(2));
-    match bounded("resolving the mount point", &short, move || std::fs::canonicalize(dir)) {
+    match bounded("resolving the mount point", &short, move || path::canonical(std::path::Path::new(&dir))) {
         Ok(Ok(p)) => p.to_string_lossy().into_owned(),
         _ => cfg.directory.clone(),
     }
@@ -312,18 +315,8 @@ fn status_path(ctx: &Ctx, cfg: &Config, mp: &str) -> String {
     if let Some(c) = ctx.env.meta.clone {
         name = format!("{name}_{c}");
     }
-    let node = ctx.env.meta.on_node.clone().unwrap_or_else(nodename);
+    let node = ctx.env.meta.on_node.clone().unwrap_or_else(crate::host::node_name);
     format!("{mp}/{}{name}_{node}", cfg.statusfile_prefix)
-}
-
-fn nodename() -> String {
-    // SAFETY: uname fills a zeroed struct; no other preconditions.
-    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-    if unsafe { libc::uname(&mut u) } != 0 {
-        return "localhost".into();
-    }
-    let bytes: Vec<u8> = u.nodename.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
-    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 fn status_file_round_trip(ctx: &Ctx, cfg: &Config, mp: &str, dl: &Deadline) -> Result<(), AgentError> {
@@ -344,7 +337,8 @@ fn status_file_round_trip(ctx: &Ctx, cfg: &Config, mp: &str, dl: &Deadline) -> R
         f.sync_all()?;
         std::fs::read_to_string(&p)
     })?;
-    let got = result.map_err(|source| FsError::Io { op: "write and read back", path: path.clone(), source })?;
+    let got = result
+        .map_err(|source| FsError::Io(crate::error::IoError::new("write and read back", path.clone(), source)))?;
     if got != stamp {
         return Err(FsError::StatusMismatch { path, got }.into());
     }
@@ -368,27 +362,17 @@ fn read_device(cfg: &Config, m: &MountEntry, dl: &Deadline) -> Result<(), AgentE
         Device::Tag { .. } => m.source.clone(),
         Device::Network(_) => return Ok(()),
         Device::Bind(_) | Device::Virtual(_) => {
-            let c = std::ffi::CString::new(mp).map_err(|_| FsError::Io {
-                op: "statfs",
-                path: mp.to_string(),
-                source: std::io::ErrorKind::InvalidInput.into(),
-            })?;
+            let path = mp.to_string();
             let rc = bounded(format!("statfs {mp}"), dl, move || {
-                // SAFETY: c is a valid C string; st is written by statvfs.
-                let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-                let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-                if rc == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
+                nix::sys::statvfs::statvfs(path.as_str()).map(drop).map_err(std::io::Error::from)
             })?;
-            return rc.map_err(|source| FsError::Io { op: "statfs", path: mp.to_string(), source }.into());
+            return rc
+                .map_err(|source| FsError::Io(crate::error::IoError::new("statfs", mp.to_string(), source)).into());
         }
     };
     let d = device.clone();
     let r = bounded(format!("reading {device}"), dl, move || direct_read(&d))?;
-    r.map_err(|source| FsError::Io { op: "read", path: device, source }.into())
+    r.map_err(|source| FsError::Io(crate::error::IoError::new("read", device, source)).into())
 }
 
 fn direct_read(path: &str) -> std::io::Result<()> {
@@ -402,18 +386,11 @@ fn direct_read(path: &str) -> std::io::Result<()> {
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) => std::fs::File::open(path)?,
         Err(e) => return Err(e),
     };
-    let layout = std::alloc::Layout::from_size_align(LEN, LEN).map_err(|_| std::io::ErrorKind::InvalidInput)?;
-    // SAFETY: layout has a non-zero size; the buffer is freed below.
-    let ptr = unsafe { std::alloc::alloc(layout) };
-    if ptr.is_null() {
-        return Err(std::io::ErrorKind::OutOfMemory.into());
-    }
-    // SAFETY: ptr points to LEN bytes we own until dealloc.
-    let buf = unsafe { std::slice::from_raw_parts_mut(ptr, LEN) };
-    let r = f.read(buf);
-    // SAFETY: allocated above with the same layout.
-    unsafe { std::alloc::dealloc(ptr, layout) };
-    r.map(|_| ())
+    // O_DIRECT wants a block-aligned buffer: the type carries the alignment.
+    #[repr(C, align(4096))]
+    struct Block([u8; LEN]);
+    let mut block = Box::new(Block([0; LEN]));
+    f.read(&mut block.0).map(|_| ())
 }
 
 /// Unmount one mount: umount first; when busy, signal the processes that

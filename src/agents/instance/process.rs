@@ -26,21 +26,7 @@ pub struct Ident {
     pub start: u64,
 }
 
-/// Start time and state letter of a process, from /proc/<pid>/stat.
-pub fn stat(pid: i32) -> Option<(u64, char)> {
-    if pid <= 0 {
-        return None;
-    }
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may contain spaces and ')': fields resume after the
-    // last ')'.
-    let rest = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // rest starts at field 3 (state); starttime is field 22.
-    let state = fields.first()?.chars().next()?;
-    let start = fields.get(19)?.parse().ok()?;
-    Some((start, state))
-}
+pub use crate::host::stat;
 
 impl Ident {
     pub fn of(pid: i32) -> Option<Ident> {
@@ -140,7 +126,7 @@ fn open_log(path: &Path) -> Result<std::fs::File, InstanceError> {
         .mode(0o640)
         .custom_flags(libc::O_CLOEXEC)
         .open(path)
-        .map_err(|source| InstanceError::Io { op: "open", path: path.display().to_string(), source })
+        .map_err(|source| InstanceError::Io(crate::error::IoError::new("open", path.display().to_string(), source)))
 }
 
 /// The last lines of a log, on one line, for an exit reason.
@@ -169,10 +155,12 @@ pub fn spawn(
 ) -> Result<(Child, Ident), InstanceError> {
     let program = program(svc)?;
     let log = open_log(&log_path(run_dir, &svc.name))?;
-    let log2 = log.try_clone().map_err(|source| InstanceError::Io {
-        op: "duplicate",
-        path: log_path(run_dir, &svc.name).display().to_string(),
-        source,
+    let log2 = log.try_clone().map_err(|source| {
+        InstanceError::Io(crate::error::IoError::new(
+            "duplicate",
+            log_path(run_dir, &svc.name).display().to_string(),
+            source,
+        ))
     })?;
     let spawn_err = |source: std::io::Error| InstanceError::Spawn {
         service: svc.name.clone(),
