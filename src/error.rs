@@ -32,6 +32,10 @@ pub enum AgentError {
     Exec(#[from] ExecError),
     #[error(transparent)]
     Hung(#[from] Hung),
+    #[error(transparent)]
+    SafeFile(#[from] crate::safe_file::SafeFileError),
+    #[error(transparent)]
+    Untrusted(#[from] crate::trust::Untrusted),
     #[error("action '{0}' is not implemented by this agent")]
     Unimplemented(Action),
 }
@@ -72,6 +76,8 @@ impl AgentError {
                 | InstanceError::NoUser { .. }
                 | InstanceError::NoProgram { .. } => Status::ErrInstalled,
                 InstanceError::Exec(e) => exec_status(e),
+                InstanceError::Unsafe(e) => e.status(),
+                InstanceError::Untrusted(_) | InstanceError::Delegated { .. } => Status::ErrPerm,
                 InstanceError::NotMounted { .. }
                 | InstanceError::NoDatadir { .. }
                 | InstanceError::NoAddress { .. }
@@ -101,6 +107,8 @@ impl AgentError {
                 | DirectorError::TableLeft { .. } => Status::ErrGeneric,
             },
             AgentError::Hung(_) => Status::ErrGeneric,
+            AgentError::SafeFile(e) => e.status(),
+            AgentError::Untrusted(e) => e.status(),
             AgentError::Fs(e) => match e {
                 FsError::Clone { .. } => Status::ErrConfigured,
                 FsError::NotSupported { .. }

@@ -52,5 +52,13 @@ pub enum InstanceError {
     #[error(transparent)]
     Hung(#[from] Hung),
     #[error(transparent)]
+    Unsafe(#[from] crate::safe_file::SafeFileError),
+    #[error(transparent)]
+    Untrusted(#[from] crate::trust::Untrusted),
+    /// A file only its owner (not root) can change asks for more than that
+    /// owner's rights.
+    #[error("refusing {file}: it is owned by uid {uid} (not root), so it may only run services as that user; {why}")]
+    Delegated { file: String, uid: u32, why: String },
+    #[error(transparent)]
     Exec(#[from] ExecError),
 }
