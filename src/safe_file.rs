@@ -7,6 +7,7 @@
 //! descriptors (openat/mkdirat/unlinkat via nix), so a name swapped after a
 //! check cannot redirect a write.
 
+use crate::error::{IoError, OcfError};
 use crate::ocf::Status;
 use nix::errno::Errno;
 use nix::fcntl::{openat, OFlag};
@@ -27,22 +28,24 @@ pub enum SafeFileError {
     /// directory owned by someone else, a file past its size bound.
     #[error("refusing {path}: {why}")]
     Refused { path: String, why: String },
-    #[error("failed to {op} {path}: {source}")]
-    Io { op: &'static str, path: String, source: std::io::Error },
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+impl OcfError for SafeFileError {
+    /// A refusal is a permission problem (OCF_ERR_PERM): retrying the
+    /// action will not change who wrote the volume.
+    fn status(&self) -> Status {
+        match self {
+            SafeFileError::Refused { .. } => Status::ErrPerm,
+            SafeFileError::Io(_) => Status::ErrGeneric,
+        }
+    }
 }
 
 impl SafeFileError {
-    /// A refusal is a permission problem (OCF_ERR_PERM): retrying the
-    /// action elsewhere will not change who wrote the volume.
-    pub fn status(&self) -> Status {
-        match self {
-            SafeFileError::Refused { .. } => Status::ErrPerm,
-            SafeFileError::Io { .. } => Status::ErrGeneric,
-        }
-    }
-
     fn io(op: &'static str, path: &Path, e: impl Into<std::io::Error>) -> SafeFileError {
-        SafeFileError::Io { op, path: path.display().to_string(), source: e.into() }
+        SafeFileError::Io(IoError::new(op, path.display(), e.into()))
     }
 
     fn refused(path: &Path, why: impl Into<String>) -> SafeFileError {

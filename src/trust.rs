@@ -35,8 +35,8 @@ pub struct Untrusted {
     pub owner_mode: String,
 }
 
-impl Untrusted {
-    pub fn status(&self) -> Status {
+impl crate::error::OcfError for Untrusted {
+    fn status(&self) -> Status {
         Status::ErrPerm
     }
 }

@@ -179,7 +179,9 @@ pub struct Ipvs {
 
 impl Ipvs {
     pub fn open() -> Result<Ipvs, LbError> {
-        let io = |op: &'static str| move |source| LbError::Io { op, path: "the generic netlink socket".into(), source };
+        let io = |op: &'static str| {
+            move |source| LbError::Io(crate::error::IoError::new(op, "the generic netlink socket", source))
+        };
         let mut sock = Socket::new(NETLINK_GENERIC).map_err(io("open"))?;
         sock.bind_auto().map_err(io("bind"))?;
         sock.connect(&SocketAddr::new(0, 0)).map_err(io("connect"))?;
@@ -201,7 +203,9 @@ impl Ipvs {
     ) -> Result<Vec<u8>, LbError> {
         self.seq = self.seq.wrapping_add(1);
         let msg = genl_message(family, cmd, version, self.seq, attrs);
-        let io = |op: &'static str| move |source| LbError::Io { op, path: "the IPVS netlink socket".into(), source };
+        let io = |op: &'static str| {
+            move |source| LbError::Io(crate::error::IoError::new(op, "the IPVS netlink socket", source))
+        };
         self.sock.send(&msg, 0).map_err(io("send to"))?;
         let mut data = Vec::new();
         loop {
@@ -217,11 +221,11 @@ impl Ipvs {
                 if kind == NLMSG_ERROR {
                     let code = i32::from_ne_bytes([buf[off + 16], buf[off + 17], buf[off + 18], buf[off + 19]]);
                     if code != 0 {
-                        return Err(LbError::Io {
-                            op: "program",
-                            path: format!("IPVS (command {cmd})"),
-                            source: std::io::Error::from_raw_os_error(-code),
-                        });
+                        return Err(LbError::Io(crate::error::IoError::new(
+                            "program",
+                            format!("IPVS (command {cmd})"),
+                            std::io::Error::from_raw_os_error(-code),
+                        )));
                     }
                     return Ok(data);
                 }

@@ -45,8 +45,8 @@ pub enum InstanceError {
     Stray { name: String, cgroup: String },
     #[error("instance {name} is not started: {action} needs a started instance")]
     NotStarted { name: String, action: &'static str },
-    #[error("failed to {op} {path}: {source}")]
-    Io { op: &'static str, path: String, source: std::io::Error },
+    #[error(transparent)]
+    Io(#[from] crate::error::IoError),
     #[error("datadir check file {path} read back {got:?} instead of what was written")]
     Mismatch { path: String, got: String },
     #[error(transparent)]
@@ -61,4 +61,21 @@ pub enum InstanceError {
     Delegated { file: String, uid: u32, why: String },
     #[error(transparent)]
     Exec(#[from] ExecError),
+}
+
+impl crate::error::OcfError for InstanceError {
+    fn status(&self) -> crate::ocf::Status {
+        use crate::ocf::Status;
+        match self {
+            InstanceError::File { .. } => Status::ErrConfigured,
+            InstanceError::ReadFile { .. }
+            | InstanceError::NoCgroup { .. }
+            | InstanceError::NoUser { .. }
+            | InstanceError::NoProgram { .. } => Status::ErrInstalled,
+            InstanceError::Exec(e) => crate::error::OcfError::status(e),
+            InstanceError::Unsafe(e) => crate::error::OcfError::status(e),
+            InstanceError::Untrusted(_) | InstanceError::Delegated { .. } => Status::ErrPerm,
+            _ => Status::ErrGeneric,
+        }
+    }
 }

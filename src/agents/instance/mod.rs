@@ -17,6 +17,7 @@ pub use config::Config;
 pub use error::InstanceError;
 
 use crate::error::AgentError;
+use crate::error::IoError;
 use crate::mount::guard::bounded;
 use crate::mount::MountTable;
 use crate::ocf::agent::ActionResult;
@@ -354,11 +355,8 @@ fn check_datadir(cfg: &Config, dl: &Deadline) -> Result<(), InstanceError> {
     let short = dl.within(Duration::from_secs(5));
     let canonical = bounded(format!("resolving datadir {}", cfg.datadir), &short, move || std::fs::canonicalize(dir))?
         .map_err(|_| InstanceError::NoDatadir { datadir: cfg.datadir.clone() })?;
-    let table = MountTable::read().map_err(|source| InstanceError::Io {
-        op: "read",
-        path: "/proc/self/mountinfo".into(),
-        source,
-    })?;
+    let table = MountTable::read()
+        .map_err(|source| InstanceError::Io(crate::error::IoError::new("read", "/proc/self/mountinfo", source)))?;
     let path = canonical.to_string_lossy().into_owned();
     let parent = canonical.parent().map_or("/".to_string(), |p| p.to_string_lossy().into_owned());
     let here = table.mount_of(&path);
@@ -428,11 +426,7 @@ fn check_delegated(f: &InstanceFile, svc: &Service, user: &User, uid: u32) -> Re
 /// record, the logs and the rendered files there as root).
 fn run_dir(cfg: &Config) -> Result<SafeDir, InstanceError> {
     let root = Path::new(config::RUN_ROOT);
-    std::fs::create_dir_all(root).map_err(|source| InstanceError::Io {
-        op: "create",
-        path: root.display().to_string(),
-        source,
-    })?;
+    std::fs::create_dir_all(root).map_err(IoError::at("create", root.display()))?;
     Ok(SafeDir::open(root)?.private_dir(&cfg.name, 0o755)?)
 }
 
@@ -475,7 +469,11 @@ fn start_services(
         // std reports a failed chdir in the child as a bare errno; say
         // which directory it was.
         if let Err(source) = std::fs::read_dir(&svc.dir) {
-            return Err(InstanceError::Io { op: "enter the working directory", path: svc.dir.clone(), source });
+            return Err(InstanceError::Io(crate::error::IoError::new(
+                "enter the working directory",
+                svc.dir.clone(),
+                source,
+            )));
         }
         scg.create()?;
         scg.limit(&svc.limits)?;

@@ -87,9 +87,8 @@ fn open_log(path: &Path) -> Result<std::fs::File, InstanceError> {
         .mode(0o640)
         .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
-        .map_err(|source| InstanceError::Io { op: "open", path: path.display().to_string(), source })?;
-    let meta =
-        f.metadata().map_err(|source| InstanceError::Io { op: "stat", path: path.display().to_string(), source })?;
+        .map_err(crate::error::IoError::at("open", path.display()))?;
+    let meta = f.metadata().map_err(crate::error::IoError::at("stat", path.display()))?;
     if !meta.is_file() || std::os::unix::fs::MetadataExt::nlink(&meta) != 1 {
         return Err(crate::safe_file::SafeFileError::Refused {
             path: path.display().to_string(),
@@ -143,10 +142,12 @@ pub fn spawn(
 /// The command line, working directory, environment and log of a service.
 fn command(svc: &Service, program: &Path, user: &User, vars: &Vars, run_dir: &Path) -> Result<Command, InstanceError> {
     let log = open_log(&log_path(run_dir, &svc.name))?;
-    let log2 = log.try_clone().map_err(|source| InstanceError::Io {
-        op: "duplicate",
-        path: log_path(run_dir, &svc.name).display().to_string(),
-        source,
+    let log2 = log.try_clone().map_err(|source| {
+        InstanceError::Io(crate::error::IoError::new(
+            "duplicate",
+            log_path(run_dir, &svc.name).display().to_string(),
+            source,
+        ))
     })?;
     let mut cmd = Command::new(program);
     cmd.arg0(&svc.argv[0]).args(&svc.argv[1..]).current_dir(&svc.dir);
