@@ -26,6 +26,15 @@ pub enum ExecError {
     Signalled { command: String, signal: i32 },
 }
 
+impl crate::error::OcfError for ExecError {
+    fn status(&self) -> crate::ocf::Status {
+        match self {
+            ExecError::NotFound { .. } => crate::ocf::Status::ErrInstalled,
+            _ => crate::ocf::Status::ErrGeneric,
+        }
+    }
+}
+
 /// Find a program by name on the search path (or accept an absolute path).
 pub fn which(program: &str) -> Option<PathBuf> {
     if program.starts_with('/') {

@@ -244,18 +244,13 @@ pub fn run(opts: Options) -> Result<(), LbError> {
         (signal_hook::consts::SIGINT, &term),
         (signal_hook::consts::SIGHUP, &hup),
     ] {
-        signal_hook::flag::register(sig, flag.clone()).map_err(|source| LbError::Io {
-            op: "install a signal handler for",
-            path: format!("signal {sig}"),
-            source,
+        signal_hook::flag::register(sig, flag.clone()).map_err(|source| {
+            LbError::Io(crate::error::IoError::new("install a signal handler for", format!("signal {sig}"), source))
         })?;
     }
     let dir = status::state_dir(&opts.table);
-    std::fs::create_dir_all(&dir).map_err(|source| LbError::Io {
-        op: "create",
-        path: dir.display().to_string(),
-        source,
-    })?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|source| LbError::Io(crate::error::IoError::new("create", dir.display().to_string(), source)))?;
     let checker = Checker::new(&cfg);
     let mut e = Engine {
         plane,

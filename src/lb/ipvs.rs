@@ -194,7 +194,9 @@ pub struct Ipvs {
 
 impl Ipvs {
     pub fn open() -> Result<Ipvs, LbError> {
-        let io = |op: &'static str| move |source| LbError::Io { op, path: "the generic netlink socket".into(), source };
+        let io = |op: &'static str| {
+            move |source| LbError::Io(crate::error::IoError::new(op, "the generic netlink socket", source))
+        };
         let mut sock = Socket::new(NETLINK_GENERIC).map_err(io("open"))?;
         sock.bind_auto().map_err(io("bind"))?;
         sock.connect(&SocketAddr::new(0, 0)).map_err(io("connect"))?;
@@ -221,7 +223,9 @@ impl Ipvs {
         let seq = self.seq;
         let flags = if dump { NLM_F_REQUEST | NLM_F_DUMP } else { NLM_F_REQUEST | NLM_F_ACK };
         let msg = genl_message_flags(family, cmd, version, seq, flags, attrs);
-        let io = |op: &'static str| move |source| LbError::Io { op, path: "the IPVS netlink socket".into(), source };
+        let io = |op: &'static str| {
+            move |source| LbError::Io(crate::error::IoError::new(op, "the IPVS netlink socket", source))
+        };
         self.sock.send(&msg, 0).map_err(io("send to"))?;
         let deadline = Deadline::after(REPLY_WITHIN);
         let mut out = Vec::new();
@@ -245,11 +249,11 @@ impl Ipvs {
                     NLMSG_ERROR => {
                         let code = m.payload.get(..4).map_or(0, |b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
                         if code != 0 {
-                            return Err(LbError::Io {
-                                op: "program",
-                                path: format!("IPVS (command {cmd})"),
-                                source: std::io::Error::from_raw_os_error(code.saturating_neg()),
-                            });
+                            return Err(LbError::Io(crate::error::IoError::new(
+                                "program",
+                                format!("IPVS (command {cmd})"),
+                                std::io::Error::from_raw_os_error(code.saturating_neg()),
+                            )));
                         }
                         return Ok(out);
                     }
@@ -307,7 +311,7 @@ impl Ipvs {
         for s in &old.services {
             match self.send(IPVS_CMD_DEL_SERVICE, &[service_attr(s, false)]) {
                 // Already gone (deleted behind the director's back): done.
-                Err(LbError::Io { source, .. }) if is_gone(&source) => {}
+                Err(LbError::Io(e)) if is_gone(&e.source) => {}
                 other => other?,
             }
         }

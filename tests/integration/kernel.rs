@@ -225,7 +225,11 @@ mod guest {
 
     impl Drop for NfsServer {
         fn drop(&mut self) {
-            let _ = self.ns.exec(&["sh", "-c", "mountpoint -q /proc/fs/nfsd || mount -t nfsd nfsd /proc/fs/nfsd; rpc.nfsd 0"]);
+            let _ = self.ns.exec(&[
+                "sh",
+                "-c",
+                "mountpoint -q /proc/fs/nfsd || mount -t nfsd nfsd /proc/fs/nfsd; rpc.nfsd 0",
+            ]);
             let _ = self.ns.exec(&["exportfs", "-ua"]);
             self.daemons.clear();
             let _ = run(&["umount", "-l", EXPORT]);
@@ -302,7 +306,11 @@ mod guest {
         monitors_on_dead_server(&r, "rpc.nfsd 0", fstype);
         let t = Instant::now();
         let o = r.action("stop");
-        println!("kernel test {fstype} dead server (rpc.nfsd 0) stop: exit {} in {:.1} s", o.code, t.elapsed().as_secs_f64());
+        println!(
+            "kernel test {fstype} dead server (rpc.nfsd 0) stop: exit {} in {:.1} s",
+            o.code,
+            t.elapsed().as_secs_f64()
+        );
         assert_eq!(o.code, 0, "stop with nfsd stopped: {}", o.stderr);
         srv.threads(4);
         timed(&format!("{fstype} start with nfsd back"), || r.expect("start", 0));
@@ -362,8 +370,8 @@ servers[0].serve_forever()
 
     /// `ipvsadm -Ln` reduced to "TCP vip sched" and "-> real Fwd weight"
     /// lines, without the bystander.
-    fn table() -> Vec<String> {
-        let out = String::from_utf8_lossy(&run(&["ipvsadm", "-Ln"]).stdout).into_owned();
+    fn table(director: &Netns) -> Vec<String> {
+        let out = String::from_utf8_lossy(&director.exec(&["ipvsadm", "-Ln"]).stdout).into_owned();
         let mut lines = Vec::new();
         let mut skip = false;
         for l in out.lines() {
@@ -466,7 +474,9 @@ servers[0].serve_forever()
                 join(&rs, &format!("p{i}"), &format!("198.51.100.{i}/24"));
                 rs.ip(&["route", "add", "default", "via", "198.51.100.1"]);
                 rs.ip(&["link", "set", "tunl0", "up"]);
-                for k in ["net.ipv4.conf.all.rp_filter", "net.ipv4.conf.tunl0.rp_filter", "net.ipv4.conf.default.rp_filter"] {
+                for k in
+                    ["net.ipv4.conf.all.rp_filter", "net.ipv4.conf.tunl0.rp_filter", "net.ipv4.conf.default.rp_filter"]
+                {
                     rs.set_sysctl(k, "0");
                 }
                 reals.push(rs);
@@ -492,9 +502,9 @@ servers[0].serve_forever()
 
     impl Drop for Lab {
         fn drop(&mut self) {
-            let _ = run(&["ipvsadm", "-D", "-t", BYSTANDER]);
             let state = "/run/haven/director/hvkernel";
-            if let Some(pid) = std::fs::read_to_string(format!("{state}/pid")).ok().and_then(|p| p.trim().parse().ok()) {
+            if let Some(pid) = std::fs::read_to_string(format!("{state}/pid")).ok().and_then(|p| p.trim().parse().ok())
+            {
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
             }
             let _ = std::fs::remove_dir_all(&self.dir);
@@ -517,7 +527,7 @@ servers[0].serve_forever()
         }
         let vip = Run::new("vip").inside(&lab.director).param("ip", VIP).param("nic", "e0").param("arp_bg", "false");
         vip.expect("start", 0);
-        sh(&["ipvsadm", "-A", "-t", BYSTANDER, "-s", "rr"]);
+        assert!(lab.director.exec(&["ipvsadm", "-A", "-t", BYSTANDER, "-s", "rr"]).status.success());
         let cf = lab.dir.join("ldirectord.cf");
         std::fs::write(&cf, config()).unwrap();
         let d = Run::new("director")
@@ -527,7 +537,11 @@ servers[0].serve_forever()
             .param("backend", "ipvs");
         timed("IPVS director start", || d.expect("start", 0));
         let all = expected(&[11, 12, 13], &[]);
-        assert!(wait_for(Duration::from_secs(60), || table() == all), "ipvsadm -Ln: {:?}\nwant {all:?}", table());
+        assert!(
+            wait_for(Duration::from_secs(60), || table(&lab.director) == all),
+            "ipvsadm -Ln: {:?}\nwant {all:?}",
+            table(&lab.director)
+        );
         d.expect_monitor(0, 0);
 
         // Requests spread over the three real servers, per method.
@@ -546,25 +560,36 @@ servers[0].serve_forever()
         let t = Instant::now();
         lab.kill(1);
         let want = expected(&[11, 13], &[12]);
-        assert!(wait_for(Duration::from_secs(60), || table() == want), "after rs2 died: {:?}\nwant {want:?}", table());
+        assert!(
+            wait_for(Duration::from_secs(60), || table(&lab.director) == want),
+            "after rs2 died: {:?}\nwant {want:?}",
+            table(&lab.director)
+        );
         println!(
             "kernel test IPVS dead real server removed from the kernel table in {:.1} s (budget 4 s)",
             t.elapsed().as_secs_f64()
         );
         for (port, client) in [(80, &lab.lan_client), (81, &lab.far_client), (82, &lab.lan_client)] {
             let s = spread(client, port, 8);
-            assert!(!s.contains_key(&None) && !s.contains_key(&Some("rs2".into())), "port {port} after rs2 died: {s:?}");
+            assert!(
+                !s.contains_key(&None) && !s.contains_key(&Some("rs2".into())),
+                "port {port} after rs2 died: {s:?}"
+            );
         }
 
         // All down: the gate service falls back to rs4.
         lab.kill(0);
         lab.kill(2);
         let want = expected(&[], &[11, 12, 13]);
-        assert!(wait_for(Duration::from_secs(60), || table() == want), "all down: {:?}\nwant {want:?}", table());
+        assert!(
+            wait_for(Duration::from_secs(60), || table(&lab.director) == want),
+            "all down: {:?}\nwant {want:?}",
+            table(&lab.director)
+        );
         assert_eq!(ask(&lab.lan_client, 80).as_deref(), Some("rs4"), "the fallback did not answer");
 
         // A service deleted behind the director's back: monitor fails.
-        sh(&["ipvsadm", "-D", "-t", &format!("{VIP}:82")]);
+        assert!(lab.director.exec(&["ipvsadm", "-D", "-t", &format!("{VIP}:82")]).status.success());
         let t = Instant::now();
         assert!(
             wait_for(Duration::from_secs(40), || d.monitor_at(0).code != 0),
@@ -574,8 +599,8 @@ servers[0].serve_forever()
 
         // Stop removes exactly the director's services.
         timed("IPVS director stop", || d.expect("stop", 0));
-        let left = String::from_utf8_lossy(&run(&["ipvsadm", "-Ln"]).stdout).into_owned();
-        assert!(table().is_empty(), "stop left services: {left}");
+        let left = String::from_utf8_lossy(&lab.director.exec(&["ipvsadm", "-Ln"]).stdout).into_owned();
+        assert!(table(&lab.director).is_empty(), "stop left services: {left}");
         assert!(left.contains(BYSTANDER), "stop removed the bystander service: {left}");
         vip.expect("stop", 0);
         for v in &vips {

@@ -24,8 +24,8 @@ pub enum DirectorError {
     Backend(#[from] crate::lb::LbError),
     #[error("give either configfile or virtual and real")]
     NoService,
-    #[error("failed to {op} {path}: {source}")]
-    Io { op: &'static str, path: String, source: std::io::Error },
+    #[error(transparent)]
+    Io(#[from] crate::error::IoError),
     #[error("the director daemon exited during start: {log}")]
     Died { log: String },
     #[error("the director daemon did not program the table before the deadline: {log}")]
@@ -36,6 +36,16 @@ pub enum DirectorError {
     KernelDiffers { table: String },
     #[error("nftables table {table} is still there after stop")]
     TableLeft { table: String },
+}
+
+impl crate::error::OcfError for DirectorError {
+    fn status(&self) -> Status {
+        match self {
+            DirectorError::Config(_) | DirectorError::NoService => Status::ErrConfigured,
+            DirectorError::Backend(e) => crate::error::OcfError::status(e),
+            _ => Status::ErrGeneric,
+        }
+    }
 }
 
 struct Setup {
@@ -71,15 +81,11 @@ fn setup(ctx: &Ctx, write_generated: bool) -> Result<Setup, AgentError> {
             // Validate what was generated before writing it.
             config::parse(&text, "parameters").map_err(DirectorError::from)?;
             if write_generated {
-                std::fs::create_dir_all(&dir).map_err(|source| DirectorError::Io {
-                    op: "create",
-                    path: dir.display().to_string(),
-                    source,
+                std::fs::create_dir_all(&dir).map_err(|source| {
+                    DirectorError::Io(crate::error::IoError::new("create", dir.display().to_string(), source))
                 })?;
-                std::fs::write(&path, text).map_err(|source| DirectorError::Io {
-                    op: "write",
-                    path: path.display().to_string(),
-                    source,
+                std::fs::write(&path, text).map_err(|source| {
+                    DirectorError::Io(crate::error::IoError::new("write", path.display().to_string(), source))
                 })?;
             }
             path
@@ -157,7 +163,7 @@ impl Agent for Director {
             choose_backend(s.backend.unwrap_or(cfg.backend)).map_err(DirectorError::from)?;
         }
         if exec::which("nft").is_none() {
-            return Err(AgentError::Exec(exec::ExecError::NotFound { program: "nft".into() }));
+            return Err(exec::ExecError::NotFound { program: "nft".into() }.into());
         }
         Ok(Status::Success)
     }
@@ -167,33 +173,24 @@ impl Agent for Director {
         let cfg = config::load(&s.config).map_err(DirectorError::from)?;
         choose_backend(s.backend.unwrap_or(cfg.backend)).map_err(DirectorError::from)?;
         if exec::which("nft").is_none() {
-            return Err(AgentError::Exec(exec::ExecError::NotFound { program: "nft".into() }));
+            return Err(exec::ExecError::NotFound { program: "nft".into() }.into());
         }
         if daemon_pid(&s.dir, &s.table).is_some() {
             info!("the director of table {} is already running", s.table);
             return Ok(Status::Success);
         }
-        std::fs::create_dir_all(&s.dir).map_err(|source| DirectorError::Io {
-            op: "create",
-            path: s.dir.display().to_string(),
-            source,
+        std::fs::create_dir_all(&s.dir).map_err(|source| {
+            DirectorError::Io(crate::error::IoError::new("create", s.dir.display().to_string(), source))
         })?;
         let log_path = s.dir.join("daemon.log");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(|source| DirectorError::Io { op: "open", path: log_path.display().to_string(), source })?;
-        let log2 = log.try_clone().map_err(|source| DirectorError::Io {
-            op: "open",
-            path: log_path.display().to_string(),
-            source,
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).map_err(|source| {
+            DirectorError::Io(crate::error::IoError::new("open", log_path.display().to_string(), source))
         })?;
-        let exe = std::env::current_exe().map_err(|source| DirectorError::Io {
-            op: "locate",
-            path: "the haven binary".into(),
-            source,
+        let log2 = log.try_clone().map_err(|source| {
+            DirectorError::Io(crate::error::IoError::new("open", log_path.display().to_string(), source))
         })?;
+        let exe = std::env::current_exe()
+            .map_err(|source| DirectorError::Io(crate::error::IoError::new("locate", "the haven binary", source)))?;
         let mut cmd = std::process::Command::new(exe);
         use std::os::unix::process::CommandExt;
         cmd.arg0("haven").args(["director", "run", "--config"]).arg(&s.config).args(["--table", &s.table]);
@@ -201,18 +198,13 @@ impl Agent for Director {
             cmd.args(["--backend", b]);
         }
         let _ = std::fs::remove_file(s.dir.join("status"));
-        let mut child = cmd
-            .stdin(std::process::Stdio::null())
-            .stdout(log)
-            .stderr(log2)
-            .process_group(0)
-            .spawn()
-            .map_err(|source| DirectorError::Io { op: "start", path: "haven director run".into(), source })?;
+        let mut child =
+            cmd.stdin(std::process::Stdio::null()).stdout(log).stderr(log2).process_group(0).spawn().map_err(
+                |source| DirectorError::Io(crate::error::IoError::new("start", "haven director run", source)),
+            )?;
         let pid = child.id() as i32;
-        std::fs::write(s.dir.join("pid"), format!("{pid}\n")).map_err(|source| DirectorError::Io {
-            op: "write",
-            path: s.dir.join("pid").display().to_string(),
-            source,
+        std::fs::write(s.dir.join("pid"), format!("{pid}\n")).map_err(|source| {
+            DirectorError::Io(crate::error::IoError::new("write", s.dir.join("pid").display().to_string(), source))
         })?;
         // Wait for the first programmed table.
         loop {

@@ -5,6 +5,7 @@ mod config;
 mod error;
 mod kinds;
 mod netcheck;
+mod path;
 pub mod spec;
 
 pub use config::Config;
@@ -65,7 +66,7 @@ impl Agent for Filesystem {
         if cfg.create_directory {
             let dir = mp.clone();
             bounded(format!("creating {mp}"), dl, move || std::fs::create_dir_all(&dir))?
-                .map_err(|source| FsError::Io { op: "create", path: mp.clone(), source })?;
+                .map_err(|source| FsError::Io(crate::error::IoError::new("create", mp.clone(), source)))?;
         }
         fsck(&cfg, dl)?;
         let mut argv: Vec<String> = vec!["mount".into()];
@@ -205,19 +206,21 @@ fn check_node(cfg: &Config) -> Result<(), AgentError> {
 }
 
 fn read_table() -> Result<MountTable, FsError> {
-    MountTable::read().map_err(|source| FsError::Io { op: "read", path: "/proc/self/mountinfo".into(), source })
+    MountTable::read().map_err(|source| FsError::Io(crate::error::IoError::new("read", "/proc/self/mountinfo", source)))
 }
 
 /// The mount point as the mount table spells it: the configured path, or
 /// its canonical form when a parent is a symlink (resolved off-thread, since
-/// a parent could be on a dead server).
+/// a parent could be on a dead server). Start, stop, monitor and the holder
+/// search all go through here, so `/var/run/x` (with /var/run -> /run) is
+/// `/run/x` everywhere, even before start has created it.
 fn mount_point(cfg: &Config, table: &MountTable, dl: &Deadline) -> String {
     if table.top_at(&cfg.directory).is_some() {
         return cfg.directory.clone();
     }
     let dir = cfg.directory.clone();
     let short = dl.within(Duration::from_secs(2));
-    match bounded("resolving the mount point", &short, move || std::fs::canonicalize(dir)) {
+    match bounded("resolving the mount point", &short, move || path::canonical(std::path::Path::new(&dir))) {
         Ok(Ok(p)) => p.to_string_lossy().into_owned(),
         _ => cfg.directory.clone(),
     }
@@ -348,7 +351,8 @@ fn status_file_round_trip(ctx: &Ctx, cfg: &Config, mp: &str, dl: &Deadline) -> R
         f.sync_all()?;
         std::fs::read_to_string(&p)
     })?;
-    let got = result.map_err(|source| FsError::Io { op: "write and read back", path: path.clone(), source })?;
+    let got = result
+        .map_err(|source| FsError::Io(crate::error::IoError::new("write and read back", path.clone(), source)))?;
     if got != stamp {
         return Err(FsError::StatusMismatch { path, got }.into());
     }
@@ -372,10 +376,12 @@ fn read_device(cfg: &Config, m: &MountEntry, dl: &Deadline) -> Result<(), AgentE
         Device::Tag { .. } => m.source.clone(),
         Device::Network(_) => return Ok(()),
         Device::Bind(_) | Device::Virtual(_) => {
-            let c = std::ffi::CString::new(mp).map_err(|_| FsError::Io {
-                op: "statfs",
-                path: mp.to_string(),
-                source: std::io::ErrorKind::InvalidInput.into(),
+            let c = std::ffi::CString::new(mp).map_err(|_| {
+                FsError::Io(crate::error::IoError::new(
+                    "statfs",
+                    mp.to_string(),
+                    std::io::ErrorKind::InvalidInput.into(),
+                ))
             })?;
             let rc = bounded(format!("statfs {mp}"), dl, move || {
                 // SAFETY: c is a valid C string; st is written by statvfs.
@@ -387,12 +393,13 @@ fn read_device(cfg: &Config, m: &MountEntry, dl: &Deadline) -> Result<(), AgentE
                     Err(std::io::Error::last_os_error())
                 }
             })?;
-            return rc.map_err(|source| FsError::Io { op: "statfs", path: mp.to_string(), source }.into());
+            return rc
+                .map_err(|source| FsError::Io(crate::error::IoError::new("statfs", mp.to_string(), source)).into());
         }
     };
     let d = device.clone();
     let r = bounded(format!("reading {device}"), dl, move || direct_read(&d))?;
-    r.map_err(|source| FsError::Io { op: "read", path: device, source }.into())
+    r.map_err(|source| FsError::Io(crate::error::IoError::new("read", device, source)).into())
 }
 
 fn direct_read(path: &str) -> std::io::Result<()> {

@@ -23,7 +23,7 @@ pub fn server_answers(mp: &str, fstype: &str, dl: &Deadline) -> Result<(), Agent
         nix::sys::statfs::statfs(path.as_str()).map(|_| ())
     })?;
     answer.map_err(|errno| {
-        FsError::Io { op: "statfs (asks the server)", path: mp.to_string(), source: std::io::Error::from(errno) }.into()
+        FsError::Io(crate::error::IoError::new("statfs (asks the server)", mp, std::io::Error::from(errno))).into()
     })
 }
 
@@ -38,5 +38,4 @@ mod tests {
         let e = server_answers("/nonexistent/haven-netcheck", "nfs", &dl).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/haven-netcheck"), "{e}");
     }
-
 }

@@ -45,12 +45,27 @@ pub enum InstanceError {
     Stray { name: String, cgroup: String },
     #[error("instance {name} is not started: {action} needs a started instance")]
     NotStarted { name: String, action: &'static str },
-    #[error("failed to {op} {path}: {source}")]
-    Io { op: &'static str, path: String, source: std::io::Error },
+    #[error(transparent)]
+    Io(#[from] crate::error::IoError),
     #[error("datadir check file {path} read back {got:?} instead of what was written")]
     Mismatch { path: String, got: String },
     #[error(transparent)]
     Hung(#[from] Hung),
     #[error(transparent)]
     Exec(#[from] ExecError),
+}
+
+impl crate::error::OcfError for InstanceError {
+    fn status(&self) -> crate::ocf::Status {
+        use crate::ocf::Status;
+        match self {
+            InstanceError::File { .. } => Status::ErrConfigured,
+            InstanceError::ReadFile { .. }
+            | InstanceError::NoCgroup { .. }
+            | InstanceError::NoUser { .. }
+            | InstanceError::NoProgram { .. } => Status::ErrInstalled,
+            InstanceError::Exec(e) => crate::error::OcfError::status(e),
+            _ => Status::ErrGeneric,
+        }
+    }
 }

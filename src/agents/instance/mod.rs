@@ -94,10 +94,8 @@ impl Agent for Instance {
             cg.destroy(dl).map_err(|pids| survivors(&cfg.name, &pids))?;
         }
         cg.create()?;
-        std::fs::create_dir_all(&run_dir).map_err(|source| InstanceError::Io {
-            op: "create",
-            path: run_dir.display().to_string(),
-            source,
+        std::fs::create_dir_all(&run_dir).map_err(|source| {
+            InstanceError::Io(crate::error::IoError::new("create", run_dir.display().to_string(), source))
         })?;
         render_files(&f, &run_dir)?;
         let mut st = State::new(&cfg, &ctx.env.instance, Some(&f), &cg.path);
@@ -357,11 +355,8 @@ fn check_datadir(cfg: &Config, dl: &Deadline) -> Result<(), InstanceError> {
     let short = dl.within(Duration::from_secs(5));
     let canonical = bounded(format!("resolving datadir {}", cfg.datadir), &short, move || std::fs::canonicalize(dir))?
         .map_err(|_| InstanceError::NoDatadir { datadir: cfg.datadir.clone() })?;
-    let table = MountTable::read().map_err(|source| InstanceError::Io {
-        op: "read",
-        path: "/proc/self/mountinfo".into(),
-        source,
-    })?;
+    let table = MountTable::read()
+        .map_err(|source| InstanceError::Io(crate::error::IoError::new("read", "/proc/self/mountinfo", source)))?;
     let path = canonical.to_string_lossy().into_owned();
     let parent = canonical.parent().map_or("/".to_string(), |p| p.to_string_lossy().into_owned());
     let here = table.mount_of(&path);
@@ -412,7 +407,7 @@ fn render_files(f: &InstanceFile, run_dir: &Path) -> Result<(), InstanceError> {
         let p = run_dir.join(&r.path);
         let io = |op| {
             let path = p.display().to_string();
-            move |source| InstanceError::Io { op, path, source }
+            move |source| InstanceError::Io(crate::error::IoError::new(op, path, source))
         };
         if let Some(parent) = p.parent() {
             std::fs::create_dir_all(parent).map_err(io("create"))?;
@@ -445,7 +440,11 @@ fn start_services(
         // std reports a failed chdir in the child as a bare errno; say
         // which directory it was.
         if let Err(source) = std::fs::read_dir(&svc.dir) {
-            return Err(InstanceError::Io { op: "enter the working directory", path: svc.dir.clone(), source });
+            return Err(InstanceError::Io(crate::error::IoError::new(
+                "enter the working directory",
+                svc.dir.clone(),
+                source,
+            )));
         }
         scg.create()?;
         let user = users.get(&svc.name).and_then(Option::as_ref);
@@ -604,10 +603,8 @@ fn datadir_round_trip(cfg: &Config, dl: &Deadline) -> Result<(), InstanceError> 
         std::fs::remove_file(&p)?;
         Ok::<String, std::io::Error>(back)
     })?;
-    let back = result.map_err(|source| InstanceError::Io {
-        op: "write and read",
-        path: path.display().to_string(),
-        source,
+    let back = result.map_err(|source| {
+        InstanceError::Io(crate::error::IoError::new("write and read", path.display().to_string(), source))
     })?;
     if back != token {
         return Err(InstanceError::Mismatch { path: path.display().to_string(), got: back });

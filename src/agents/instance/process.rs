@@ -140,7 +140,7 @@ fn open_log(path: &Path) -> Result<std::fs::File, InstanceError> {
         .mode(0o640)
         .custom_flags(libc::O_CLOEXEC)
         .open(path)
-        .map_err(|source| InstanceError::Io { op: "open", path: path.display().to_string(), source })
+        .map_err(|source| InstanceError::Io(crate::error::IoError::new("open", path.display().to_string(), source)))
 }
 
 /// The last lines of a log, on one line, for an exit reason.
@@ -169,10 +169,12 @@ pub fn spawn(
 ) -> Result<(Child, Ident), InstanceError> {
     let program = program(svc)?;
     let log = open_log(&log_path(run_dir, &svc.name))?;
-    let log2 = log.try_clone().map_err(|source| InstanceError::Io {
-        op: "duplicate",
-        path: log_path(run_dir, &svc.name).display().to_string(),
-        source,
+    let log2 = log.try_clone().map_err(|source| {
+        InstanceError::Io(crate::error::IoError::new(
+            "duplicate",
+            log_path(run_dir, &svc.name).display().to_string(),
+            source,
+        ))
     })?;
     let spawn_err = |source: std::io::Error| InstanceError::Spawn {
         service: svc.name.clone(),

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 pub const RUN_DIR: &str = "/run/haven/vip";
 
 fn state_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> VipError + 'a {
-    move |source| VipError::State { op, path: path.display().to_string(), source }
+    move |source| VipError::State(crate::error::IoError::new(op, path.display().to_string(), source))
 }
 
 /// This process's state directory (created on demand).
