@@ -78,11 +78,11 @@ impl DataPlane {
             DataPlane::Ipvs(i) => i.apply(t),
         }
     }
-    /// None: this engine's table is not read back (IPVS).
-    fn verify(&self) -> Option<bool> {
+    /// Whether the kernel holds what was programmed, read back from it.
+    fn verify(&mut self) -> Option<bool> {
         match self {
             DataPlane::Nft(n) => Some(n.verify().unwrap_or(false)),
-            DataPlane::Ipvs(_) => None,
+            DataPlane::Ipvs(i) => Some(i.verify().unwrap_or(false)),
         }
     }
     fn clear(&mut self) -> Result<(), LbError> {
@@ -212,7 +212,10 @@ impl Engine {
         self.plane.apply(&next)?;
         self.table = next;
         self.programmed = status::now();
-        self.kernel_match = self.plane.verify().map(|_| true);
+        // Read back: an IPVS service deleted behind the director's back is
+        // not restored by a diff against what was applied, so it stays a
+        // mismatch (monitor fails, Pacemaker recovers the resource).
+        self.kernel_match = self.plane.verify();
         self.last_verify = Instant::now();
         Ok(())
     }

@@ -10,6 +10,7 @@ mod director;
 mod filesystem;
 mod generate;
 mod instance;
+mod kernel;
 mod lab;
 mod packaging;
 mod vip;
