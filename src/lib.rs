@@ -11,4 +11,8 @@ pub mod lb;
 pub mod mount;
 pub mod net;
 pub mod ocf;
+pub mod privdrop;
 pub mod probe;
+pub mod safe_file;
+pub mod trust;
+pub mod xml;

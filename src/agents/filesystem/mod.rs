@@ -4,6 +4,8 @@
 mod config;
 mod error;
 mod kinds;
+mod netcheck;
+mod path;
 pub mod spec;
 mod system;
 
@@ -17,6 +19,7 @@ use crate::mount::guard::bounded;
 use crate::mount::{holders, MountEntry, MountTable};
 use crate::ocf::agent::ActionResult;
 use crate::ocf::{Agent, AgentSpec, Ctx, Deadline, Status};
+use crate::safe_file::{SafeDir, SafeFileError};
 use crate::{info, warn};
 use config::{Device, ForceUnmount};
 use std::time::{Duration, Instant};
@@ -136,6 +139,9 @@ impl<S: System> Agent for Filesystem<S> {
         if let Match::No(found) = matches(sys, &cfg, top, dl)? {
             return Err(FsError::Mismatch { dir: mp, found, device: cfg.device_text.clone() }.into());
         }
+        if kinds::is_network(&top.fstype) {
+            netcheck::server_answers(&mp, &top.fstype, dl)?;
+        }
         if ctx.depth >= 10 {
             read_device(&cfg, top, dl)?;
         }
@@ -209,14 +215,16 @@ fn read_table(sys: &dyn System) -> Result<MountTable, FsError> {
 
 /// The mount point as the mount table spells it: the configured path, or
 /// its canonical form when a parent is a symlink (resolved off-thread, since
-/// a parent could be on a dead server).
+/// a parent could be on a dead server). Start, stop, monitor and the holder
+/// search all go through here, so `/var/run/x` (with /var/run -> /run) is
+/// `/run/x` everywhere, even before start has created it.
 fn mount_point(cfg: &Config, table: &MountTable, dl: &Deadline) -> String {
     if table.top_at(&cfg.directory).is_some() {
         return cfg.directory.clone();
     }
     let dir = cfg.directory.clone();
     let short = dl.within(Duration::from_secs(2));
-    match bounded("resolving the mount point", &short, move || std::fs::canonicalize(dir)) {
+    match bounded("resolving the mount point", &short, move || path::canonical(std::path::Path::new(&dir))) {
         Ok(Ok(p)) => p.to_string_lossy().into_owned(),
         _ => cfg.directory.clone(),
     }
@@ -301,45 +309,66 @@ fn quota_on(sys: &dyn System, cfg: &Config, mp: &str, dl: &Deadline) -> Result<(
 
 /// The status file of this resource instance on this node.
 fn status_path(ctx: &Ctx, cfg: &Config, mp: &str) -> String {
+    format!("{mp}/{}{}", cfg.statusfile_prefix, status_name(ctx))
+}
+
+/// "<resource>_<node>", the status file's name after the prefix.
+fn status_name(ctx: &Ctx) -> String {
     let mut name = if ctx.env.instance.is_empty() { "filesystem".to_string() } else { ctx.env.instance.clone() };
     name = name.replace('/', "_");
     if let Some(c) = ctx.env.meta.clone {
         name = format!("{name}_{c}");
     }
     let node = ctx.env.meta.on_node.clone().unwrap_or_else(crate::host::node_name);
-    format!("{mp}/{}{name}_{node}", cfg.statusfile_prefix)
+    format!("{name}_{node}")
 }
 
+/// Depth 20: write the status file and read it back. Others may write
+/// the volume: the file goes into a status directory the agent owns (root,
+/// 0700, created on first use, refused when it is a symlink or someone
+/// else's), replaces whatever is there without following it, and is read
+/// back bounded and without blocking (crate::safe_file).
 fn status_file_round_trip(ctx: &Ctx, cfg: &Config, mp: &str, dl: &Deadline) -> Result<(), AgentError> {
-    use std::io::Write;
     let path = status_path(ctx, cfg, mp);
     let stamp = format!(
         "{} {}\n",
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0),
         std::process::id()
     );
-    let (p, s) = (path.clone(), stamp.clone());
-    let result = bounded(format!("writing the status file {path}"), dl, move || -> std::io::Result<String> {
-        if let Some(parent) = std::path::Path::new(&p).parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let mut f = std::fs::OpenOptions::new().create(true).write(true).truncate(true).open(&p)?;
-        f.write_all(s.as_bytes())?;
-        f.sync_all()?;
-        std::fs::read_to_string(&p)
+    let (mp2, prefix, name, s) = (mp.to_string(), cfg.statusfile_prefix.clone(), status_name(ctx), stamp.clone());
+    let result = bounded(format!("writing the status file {path}"), dl, move || {
+        let dir = status_dir(&mp2, &prefix)?;
+        let file = format!("{}{name}", file_prefix(&prefix));
+        dir.write_new(&file, s.as_bytes(), 0o600)?;
+        dir.read_bounded(&file, 4096)
     })?;
-    let got = result
-        .map_err(|source| FsError::Io(crate::error::IoError::new("write and read back", path.clone(), source)))?;
+    let got = String::from_utf8_lossy(&result?).into_owned();
     if got != stamp {
         return Err(FsError::StatusMismatch { path, got }.into());
     }
     Ok(())
 }
 
+/// The directory part of statusfile_prefix below the mount point, opened
+/// safely (the mount point itself when the prefix has none).
+fn status_dir(mp: &str, prefix: &str) -> Result<SafeDir, SafeFileError> {
+    let base = SafeDir::open(std::path::Path::new(mp))?;
+    match prefix.rsplit_once('/') {
+        Some((dir, _)) if !dir.trim_matches('/').is_empty() => base.private_dir(dir, 0o700),
+        _ => Ok(base),
+    }
+}
+
+fn file_prefix(prefix: &str) -> &str {
+    prefix.rsplit_once('/').map_or(prefix, |(_, f)| f)
+}
+
 fn remove_status_file(ctx: &Ctx, cfg: &Config, mp: &str, dl: &Deadline) {
-    let path = status_path(ctx, cfg, mp);
     let short = dl.within(Duration::from_secs(1));
-    let _ = bounded("removing the status file", &short, move || std::fs::remove_file(path));
+    let (mp, prefix, name) = (mp.to_string(), cfg.statusfile_prefix.clone(), status_name(ctx));
+    let _ = bounded("removing the status file", &short, move || {
+        status_dir(&mp, &prefix).and_then(|d| d.remove(&format!("{}{name}", file_prefix(&prefix))))
+    });
 }
 
 /// Depth 10: read the first 4 KiB of the device, bypassing the page cache;
