@@ -23,8 +23,25 @@ pub struct Options {
     pub backend: Option<BackendChoice>,
 }
 
+/// ldirectord's `logfile = /path`: log lines are appended there as well.
+static LOGFILE: std::sync::Mutex<Option<std::fs::File>> = std::sync::Mutex::new(None);
+
+fn set_logfile(path: Option<&str>) {
+    let file = path.and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok());
+    if let Ok(mut guard) = LOGFILE.lock() {
+        *guard = file;
+    }
+}
+
 fn log(msg: &str) {
-    eprintln!("{} haven-director[{}]: {msg}", status::now(), std::process::id());
+    let line = format!("{} haven-director[{}]: {msg}", status::now(), std::process::id());
+    eprintln!("{line}");
+    if let Ok(mut guard) = LOGFILE.lock() {
+        if let Some(f) = guard.as_mut() {
+            use std::io::Write;
+            let _ = writeln!(f, "{line}");
+        }
+    }
 }
 
 fn log_transition(t: &super::health::Transition) {
@@ -61,11 +78,11 @@ impl DataPlane {
             DataPlane::Ipvs(i) => i.apply(t),
         }
     }
-    /// None: this engine's table is not read back (IPVS).
-    fn verify(&self) -> Option<bool> {
+    /// Whether the kernel holds what was programmed, read back from it.
+    fn verify(&mut self) -> Option<bool> {
         match self {
             DataPlane::Nft(n) => Some(n.verify().unwrap_or(false)),
-            DataPlane::Ipvs(_) => None,
+            DataPlane::Ipvs(i) => Some(i.verify().unwrap_or(false)),
         }
     }
     fn clear(&mut self) -> Result<(), LbError> {
@@ -195,7 +212,10 @@ impl Engine {
         self.plane.apply(&next)?;
         self.table = next;
         self.programmed = status::now();
-        self.kernel_match = self.plane.verify().map(|_| true);
+        // Read back: an IPVS service deleted behind the director's back is
+        // not restored by a diff against what was applied, so it stays a
+        // mismatch (monitor fails, Pacemaker recovers the resource).
+        self.kernel_match = self.plane.verify();
         self.last_verify = Instant::now();
         Ok(())
     }
@@ -203,6 +223,7 @@ impl Engine {
     fn reload(&mut self, why: &str) {
         match config::load(&self.opts.config) {
             Ok(new) => {
+                set_logfile(new.logfile.as_deref());
                 for w in &new.warnings {
                     log(w);
                 }
@@ -225,6 +246,7 @@ impl Engine {
 /// are returned; later ones are logged and retried.
 pub fn run(opts: Options) -> Result<(), LbError> {
     let cfg = config::load(&opts.config)?;
+    set_logfile(cfg.logfile.as_deref());
     for w in &cfg.warnings {
         log(w);
     }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod daemon;
 pub mod health;
 pub mod ipvs;
+pub mod keys;
 pub mod nft;
 pub mod status;
 pub mod table;

@@ -165,8 +165,8 @@ impl Drop for Lab {
         {
             let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             if cmd.split(|b| *b == 0).any(|a| a == self.table.as_bytes()) {
-                // SAFETY: the daemon this test's director resource started.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                // The daemon this test's director resource started.
+                signal(pid, nix::sys::signal::Signal::SIGKILL);
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -281,10 +281,7 @@ fn connect_in(ns: &Netns, addr: &str) -> TcpStream {
     let path = format!("/run/netns/{}", ns.name);
     let addr: std::net::SocketAddr = addr.parse().unwrap();
     std::thread::spawn(move || {
-        use std::os::fd::AsRawFd;
-        let f = std::fs::File::open(path).unwrap();
-        // SAFETY: valid namespace fd; affects this short-lived thread only.
-        assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+        enter_netns(path);
         let s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
         s

@@ -4,6 +4,7 @@
 mod config;
 mod error;
 mod kinds;
+mod netcheck;
 mod path;
 pub mod spec;
 
@@ -134,6 +135,9 @@ impl Agent for Filesystem {
         };
         if let Match::No(found) = matches(&cfg, top, dl)? {
             return Err(FsError::Mismatch { dir: mp, found, device: cfg.device_text.clone() }.into());
+        }
+        if kinds::is_network(&top.fstype) {
+            netcheck::server_answers(&mp, &top.fstype, dl)?;
         }
         if ctx.depth >= 10 {
             read_device(&cfg, top, dl)?;
@@ -321,18 +325,8 @@ fn status_name(ctx: &Ctx) -> String {
     if let Some(c) = ctx.env.meta.clone {
         name = format!("{name}_{c}");
     }
-    let node = ctx.env.meta.on_node.clone().unwrap_or_else(nodename);
+    let node = ctx.env.meta.on_node.clone().unwrap_or_else(crate::host::node_name);
     format!("{name}_{node}")
-}
-
-fn nodename() -> String {
-    // SAFETY: uname fills a zeroed struct; no other preconditions.
-    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-    if unsafe { libc::uname(&mut u) } != 0 {
-        return "localhost".into();
-    }
-    let bytes: Vec<u8> = u.nodename.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
-    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// Depth 20: write the status file and read it back. Others may write
@@ -394,22 +388,9 @@ fn read_device(cfg: &Config, m: &MountEntry, dl: &Deadline) -> Result<(), AgentE
         Device::Tag { .. } => m.source.clone(),
         Device::Network(_) => return Ok(()),
         Device::Bind(_) | Device::Virtual(_) => {
-            let c = std::ffi::CString::new(mp).map_err(|_| {
-                FsError::Io(crate::error::IoError::new(
-                    "statfs",
-                    mp.to_string(),
-                    std::io::ErrorKind::InvalidInput.into(),
-                ))
-            })?;
+            let path = mp.to_string();
             let rc = bounded(format!("statfs {mp}"), dl, move || {
-                // SAFETY: c is a valid C string; st is written by statvfs.
-                let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-                let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-                if rc == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
+                nix::sys::statvfs::statvfs(path.as_str()).map(drop).map_err(std::io::Error::from)
             })?;
             return rc
                 .map_err(|source| FsError::Io(crate::error::IoError::new("statfs", mp.to_string(), source)).into());
@@ -431,18 +412,11 @@ fn direct_read(path: &str) -> std::io::Result<()> {
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) => std::fs::File::open(path)?,
         Err(e) => return Err(e),
     };
-    let layout = std::alloc::Layout::from_size_align(LEN, LEN).map_err(|_| std::io::ErrorKind::InvalidInput)?;
-    // SAFETY: layout has a non-zero size; the buffer is freed below.
-    let ptr = unsafe { std::alloc::alloc(layout) };
-    if ptr.is_null() {
-        return Err(std::io::ErrorKind::OutOfMemory.into());
-    }
-    // SAFETY: ptr points to LEN bytes we own until dealloc.
-    let buf = unsafe { std::slice::from_raw_parts_mut(ptr, LEN) };
-    let r = f.read(buf);
-    // SAFETY: allocated above with the same layout.
-    unsafe { std::alloc::dealloc(ptr, layout) };
-    r.map(|_| ())
+    // O_DIRECT wants a block-aligned buffer: the type carries the alignment.
+    #[repr(C, align(4096))]
+    struct Block([u8; LEN]);
+    let mut block = Box::new(Block([0; LEN]));
+    f.read(&mut block.0).map(|_| ())
 }
 
 /// Unmount one mount: umount first; when busy, signal the processes that

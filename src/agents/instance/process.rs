@@ -25,21 +25,7 @@ pub struct Ident {
     pub start: u64,
 }
 
-/// Start time and state letter of a process, from /proc/<pid>/stat.
-pub fn stat(pid: i32) -> Option<(u64, char)> {
-    if pid <= 0 {
-        return None;
-    }
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may contain spaces and ')': fields resume after the
-    // last ')'.
-    let rest = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // rest starts at field 3 (state); starttime is field 22.
-    let state = fields.first()?.chars().next()?;
-    let start = fields.get(19)?.parse().ok()?;
-    Some((start, state))
-}
+pub use crate::host::stat;
 
 impl Ident {
     pub fn of(pid: i32) -> Option<Ident> {
