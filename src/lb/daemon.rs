@@ -105,12 +105,13 @@ fn forwarding_ok(cfg: &Config) -> bool {
 
 /// Run a command from the configuration (fallbackcommand, callback) in the
 /// background, bounded, so the check loop never waits for it.
-fn run_hook(cmd: &str, args: Vec<String>) {
+fn run_hook(cmd: &str, args: Vec<String>, user: &str) {
     let mut argv: Vec<String> = cmd.split_whitespace().map(str::to_string).collect();
     argv.extend(args);
+    let user = user.to_string();
     std::thread::spawn(move || {
         let a: Vec<&str> = argv.iter().map(String::as_str).collect();
-        if let Err(e) = exec::run_ok(&a, &Deadline::after(Duration::from_secs(30))) {
+        if let Err(e) = crate::privdrop::run_command(&a, &user, &Deadline::after(Duration::from_secs(30))) {
             log(&format!("hook failed: {e}"));
         }
     });
@@ -196,7 +197,8 @@ impl Engine {
                 if let Some(cmd) =
                     self.cfg.virtuals.iter().find(|v| v.addr == new.vip).and_then(|v| v.fallbackcommand.clone())
                 {
-                    run_hook(&cmd, vec![if new.on_fallback { "start".into() } else { "stop".into() }]);
+                    let arg = if new.on_fallback { "start" } else { "stop" };
+                    run_hook(&cmd, vec![arg.into()], &self.cfg.commanduser);
                 }
                 log(&format!(
                     "{}: {}",
@@ -221,7 +223,13 @@ impl Engine {
     }
 
     fn reload(&mut self, why: &str) {
-        match config::load(&self.opts.config) {
+        // A file that now names commands but is no longer root's alone is
+        // refused like a malformed one: the running table stays.
+        let loaded = config::load(&self.opts.config).map_err(LbError::from).and_then(|c| {
+            config::check_trust(&c, &self.opts.config)?;
+            Ok(c)
+        });
+        match loaded {
             Ok(new) => {
                 set_logfile(new.logfile.as_deref());
                 for w in &new.warnings {
@@ -233,7 +241,7 @@ impl Engine {
                 // Re-program even if health did not change: the services may have.
                 self.programmed = 0;
                 if let Some(cb) = self.cfg.callback.clone() {
-                    run_hook(&cb, vec![self.opts.config.display().to_string()]);
+                    run_hook(&cb, vec![self.opts.config.display().to_string()], &self.cfg.commanduser);
                 }
             }
             Err(e) => log(&format!("configuration NOT reloaded, keeping the running table: {e}")),
@@ -323,6 +331,7 @@ impl Engine {
 /// are returned; later ones are logged and retried.
 pub fn run(opts: Options) -> Result<(), LbError> {
     let cfg = config::load(&opts.config)?;
+    config::check_trust(&cfg, &opts.config)?;
     set_logfile(cfg.logfile.as_deref());
     for w in &cfg.warnings {
         log(w);
@@ -385,6 +394,7 @@ pub fn one_round(path: &Path) -> Result<(Duration, usize, usize), LbError> {
 /// the data plane differs from IPVS.
 pub fn check(path: &Path) -> Result<Config, LbError> {
     let mut cfg = config::load(path)?;
+    config::check_trust(&cfg, path)?;
     if choose_backend(cfg.backend).ok() == Some("nftables") {
         let mut notes = Vec::new();
         for v in &cfg.virtuals {
