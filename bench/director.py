@@ -346,6 +346,8 @@ def haven_death(lab: Lab, haven: str, cfg: Path, n: int, backend: str) -> dict:
     table = f"hvbench{os.getpid()}"
     status = Path("/run/haven/director") / table / "status"
     victim = f"{addr(n // 2)}:{PORT}"
+    if backend == "ipvs":
+        run(lab.exec("ipvsadm", "-C"))  # what ldirectord left at the previous N
     argv = lab.exec(haven, "director", "run", "--config", str(cfg), "--table", table,
                     "--backend", "ipvs" if backend == "ipvs" else "nftables")
     errf = open(lab.tmp / f"haven-run-{n}.log", "w")
