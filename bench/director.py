@@ -390,6 +390,7 @@ def haven_death(lab: Lab, haven: str, cfg: Path, n: int, backend: str) -> dict:
         stop(p, 15)
         errf.close()
         lab.revive()
+        shutil.rmtree(status.parent, ignore_errors=True)
     return res
 
 
