@@ -108,7 +108,7 @@ fn lab_command(st: &State, args: &[&str], wait: bool) -> Result<bool, String> {
 pub fn main(args: &[String]) -> u8 {
     let mut input = String::new();
     // Pacemaker writes the request and closes stdin; a terminal would not.
-    let stdin_is_tty = unsafe { libc::isatty(0) } == 1; // SAFETY: isatty on fd 0.
+    let stdin_is_tty = std::io::IsTerminal::is_terminal(&std::io::stdin());
     if !stdin_is_tty {
         let _ = std::io::stdin().take(64 * 1024).read_to_string(&mut input);
     }

@@ -11,7 +11,6 @@ pub mod log;
 pub mod metadata;
 pub mod params;
 pub mod status;
-pub mod xml;
 
 pub use action::Action;
 pub use agent::{Agent, AgentSpec, Ctx};

@@ -56,7 +56,7 @@ fn lab_ok(args: &[&str]) -> String {
 /// A lab that is torn down when the test ends, passes or fails.
 struct Lab {
     _serial: std::sync::MutexGuard<'static, ()>,
-    _flock: std::fs::File,
+    _flock: nix::fcntl::Flock<std::fs::File>,
 }
 
 impl Lab {
@@ -67,9 +67,10 @@ impl Lab {
     fn up_with(example: &str, extra: &[&str]) -> Lab {
         let serial = ONE_LAB.lock().unwrap_or_else(|p| p.into_inner());
         let flock = std::fs::File::create("/tmp/haven-lab-tests.lock").expect("lock file");
-        use std::os::fd::AsRawFd;
-        // SAFETY: flock on a file we own; blocks until the other lab is gone.
-        assert_eq!(unsafe { libc::flock(flock.as_raw_fd(), libc::LOCK_EX) }, 0, "lab test lock");
+        // Blocks until the other lab is gone.
+        let flock = nix::fcntl::Flock::lock(flock, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| e)
+            .expect("lab test lock");
         // A previous run that was killed may have left its lab.
         lab_ok(&["down"]);
         let lab = Lab { _serial: serial, _flock: flock };
@@ -241,8 +242,7 @@ fn lab_runs_the_web_example_and_fails_over() {
     let pids: Vec<i32> = String::from_utf8_lossy(&pg.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect();
     assert_eq!(pids.len(), 1, "one web server runs: {pids:?}");
     let killed_at = Instant::now();
-    // SAFETY: SIGKILL to the lab's web server, found above.
-    unsafe { libc::kill(pids[0], libc::SIGKILL) };
+    signal(pids[0], nix::sys::signal::Signal::SIGKILL);
     let restarted = wait_for(Duration::from_secs(40), || {
         let pg = Command::new("pgrep").args(["-f", &format!("http.server --bind {VIP}")]).output();
         let again = pg.is_ok_and(|o| {
@@ -375,8 +375,7 @@ fn kill_and_wait_restart(node: &str, pattern: &str, mut answers: impl FnMut() ->
     let pids = pids_in(node, pattern);
     assert_eq!(pids.len(), 1, "one {pattern:?} on {node}: {pids:?}");
     let killed_at = Instant::now();
-    // SAFETY: SIGKILL to the lab's service process found above.
-    unsafe { libc::kill(pids[0], libc::SIGKILL) };
+    signal(pids[0], nix::sys::signal::Signal::SIGKILL);
     let restarted =
         wait_for(Duration::from_secs(40), || pids_in(node, pattern).iter().any(|p| *p != pids[0]) && answers());
     assert!(restarted, "{pattern:?} was not restarted on {node} within 40 s");
@@ -456,8 +455,7 @@ fn lab_runs_mail_active_active_and_fails_an_instance_over() {
     let pids = pids_in("nodeb", &pattern);
     assert_eq!(pids.len(), 1, "one mail1 web server on nodeb: {pids:?}");
     let killed_at = Instant::now();
-    // SAFETY: SIGKILL to the lab's mail1 service process found above.
-    unsafe { libc::kill(pids[0], libc::SIGKILL) };
+    signal(pids[0], nix::sys::signal::Signal::SIGKILL);
     let relocated = wait_for(Duration::from_secs(45), || {
         !pids_in("nodea", &pattern).is_empty() && client_body(&url1).is_some_and(|b| b == "mail1.example.com\n")
     });

@@ -132,12 +132,7 @@ fn generated_config(ctx: &Ctx) -> Result<String, AgentError> {
 /// The daemon of this table, if it runs (its pid checked by command line).
 fn daemon_pid(dir: &Path, table: &str) -> Option<i32> {
     let pid: i32 = std::fs::read_to_string(dir.join("pid")).ok()?.trim().parse().ok()?;
-    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
-    let ours =
-        args.contains(&b"director".as_slice()) && args.contains(&b"run".as_slice()) && args.contains(&table.as_bytes());
-    // A zombie has an empty cmdline and does not count.
-    ours.then_some(pid)
+    crate::host::runs_with(pid, &["director", "run", table]).then_some(pid)
 }
 
 fn log_tail(dir: &Path) -> String {
@@ -160,6 +155,7 @@ impl Agent for Director {
         let s = setup(ctx, false)?;
         if s.config.exists() || ctx.params.path("configfile")?.is_some() {
             let cfg = config::load(&s.config).map_err(DirectorError::from)?;
+            config::check_trust(&cfg, &s.config)?;
             choose_backend(s.backend.unwrap_or(cfg.backend)).map_err(DirectorError::from)?;
         }
         if exec::which("nft").is_none() {
@@ -171,6 +167,7 @@ impl Agent for Director {
     fn start(&self, ctx: &Ctx) -> ActionResult {
         let s = setup(ctx, true)?;
         let cfg = config::load(&s.config).map_err(DirectorError::from)?;
+        config::check_trust(&cfg, &s.config)?;
         choose_backend(s.backend.unwrap_or(cfg.backend)).map_err(DirectorError::from)?;
         if exec::which("nft").is_none() {
             return Err(exec::ExecError::NotFound { program: "nft".into() }.into());
@@ -218,8 +215,7 @@ impl Agent for Director {
                 }
             }
             if !ctx.deadline.sleep(Duration::from_millis(50)) {
-                // SAFETY: ending the daemon this start launched.
-                unsafe { libc::kill(pid, libc::SIGTERM) };
+                crate::host::kill(pid, libc::SIGTERM);
                 return Err(DirectorError::Slow { log: log_tail(&s.dir) }.into());
             }
         }
@@ -228,15 +224,13 @@ impl Agent for Director {
     fn stop(&self, ctx: &Ctx) -> ActionResult {
         let s = setup(ctx, false)?;
         if let Some(pid) = daemon_pid(&s.dir, &s.table) {
-            // SAFETY: signalling the daemon verified by its command line.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
+            crate::host::kill(pid, libc::SIGTERM);
             let grace = ctx.deadline.remaining().saturating_sub(Duration::from_secs(2));
             let until = ctx.deadline.within(grace);
             while daemon_pid(&s.dir, &s.table).is_some() && until.sleep(Duration::from_millis(50)) {}
             if daemon_pid(&s.dir, &s.table).is_some() {
                 warn!("the director daemon (pid {pid}) ignored SIGTERM; killing it");
-                // SAFETY: as above.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                crate::host::kill(pid, libc::SIGKILL);
             }
         }
         // Whatever happened to the daemon, the table must go.

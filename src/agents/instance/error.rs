@@ -52,6 +52,14 @@ pub enum InstanceError {
     #[error(transparent)]
     Hung(#[from] Hung),
     #[error(transparent)]
+    Unsafe(#[from] crate::safe_file::SafeFileError),
+    #[error(transparent)]
+    Untrusted(#[from] crate::trust::Untrusted),
+    /// A file only its owner (not root) can change asks for more than that
+    /// owner's rights.
+    #[error("refusing {file}: it is owned by uid {uid} (not root), so it may only run services as that user; {why}")]
+    Delegated { file: String, uid: u32, why: String },
+    #[error(transparent)]
     Exec(#[from] ExecError),
 }
 
@@ -65,6 +73,8 @@ impl crate::error::OcfError for InstanceError {
             | InstanceError::NoUser { .. }
             | InstanceError::NoProgram { .. } => Status::ErrInstalled,
             InstanceError::Exec(e) => crate::error::OcfError::status(e),
+            InstanceError::Unsafe(e) => crate::error::OcfError::status(e),
+            InstanceError::Untrusted(_) | InstanceError::Delegated { .. } => Status::ErrPerm,
             _ => Status::ErrGeneric,
         }
     }

@@ -9,8 +9,8 @@ pub enum VipError {
     NoInterface { nic: String },
     #[error("network namespace '{name}' (parameter network_namespace) does not exist on this node")]
     NoNamespace { name: String },
-    #[error("no on-link route covers {ip}: set nic and cidr_netmask, or add the network's route")]
-    NoRoute { ip: IpAddr },
+    #[error("no on-link route covers {net}: {why}")]
+    NoRoute { net: String, why: String },
     #[error("interface label '{label}' is {len} characters; interface name, ':' and iflabel may have 15")]
     LabelTooLong { label: String, len: usize },
     #[error(
