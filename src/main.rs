@@ -94,17 +94,19 @@ enum LabCommand {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
-    /// Fail a node: poweroff, cut (link down) or killcoro (kill corosync).
+    /// Fail a node: poweroff, cut (link down), killcoro (kill corosync) or
+    /// fencing (its fence device fails until heal).
     Fail {
         node: String,
-        /// poweroff, cut or killcoro.
+        /// poweroff, cut, killcoro or fencing.
         how: String,
         /// After a poweroff, ask http://ADDR:PORT/ from the client until it
         /// answers and print the time since the poweroff.
         #[arg(long, value_name = "ADDR:PORT")]
         measure: Option<std::net::SocketAddr>,
     },
-    /// Put a node's link back and power it on if it is off.
+    /// Repair a node's fence device, put its link back and power it on if
+    /// it is off.
     Heal {
         node: String,
         /// Wait this many seconds first.
@@ -307,7 +309,7 @@ fn run_lab(command: LabCommand) -> anyhow::Result<ExitCode> {
         }
         LabCommand::Fail { node, how, measure } => {
             let failure = lab::Failure::parse(&how)
-                .with_context(|| format!("unknown failure {how:?} (poweroff, cut or killcoro)"))?;
+                .with_context(|| format!("unknown failure {how:?} (poweroff, cut, killcoro or fencing)"))?;
             let since = std::time::Instant::now();
             lab::fail(&node, failure)?;
             println!("{node}: {how} done");
