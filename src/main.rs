@@ -94,7 +94,8 @@ enum LabCommand {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
-    /// Fail a node: poweroff, cut (link down) or killcoro (kill corosync).
+    /// Fail a node: poweroff, cut (link down), killcoro (kill corosync) or
+    /// fencing (its fence device fails until heal).
     Fail {
         node: String,
         /// How the node fails.
@@ -104,7 +105,8 @@ enum LabCommand {
         #[arg(long, value_name = "ADDR:PORT")]
         measure: Option<std::net::SocketAddr>,
     },
-    /// Put a node's link back and power it on if it is off.
+    /// Repair a node's fence device, put its link back and power it on if
+    /// it is off.
     Heal {
         node: String,
         /// Wait this many seconds first.
@@ -182,6 +184,8 @@ enum FailHow {
     Cut,
     /// corosync is killed; pacemaker is left to notice.
     Killcoro,
+    /// The node's fence device fails from now on (until `heal`).
+    Fencing,
 }
 
 impl From<FailHow> for lab::Failure {
@@ -190,6 +194,7 @@ impl From<FailHow> for lab::Failure {
             FailHow::Poweroff => lab::Failure::Poweroff,
             FailHow::Cut => lab::Failure::Cut,
             FailHow::Killcoro => lab::Failure::Killcoro,
+            FailHow::Fencing => lab::Failure::Fencing,
         }
     }
 }
