@@ -182,6 +182,9 @@ impl Launch {
             },
         ];
         let new_session = self.new_session;
+        // Not root (a unit test, `haven` run by a user): nothing to drop
+        // but what no_new_privs takes.
+        let privileged = nix::unistd::geteuid().is_root();
         // SAFETY: the closure runs in the child between fork and exec. It
         // only makes async-signal-safe system calls (open, write, close,
         // setsid, signal, close_range, umask, prctl, setgroups, setgid,
@@ -219,6 +222,9 @@ impl Launch {
                 libc::umask(0o022);
                 if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
                     return Err(std::io::Error::last_os_error());
+                }
+                if !privileged {
+                    return Ok(());
                 }
                 // The bounding set first (needs CAP_SETPCAP, still held):
                 // nothing exec'd later can regain what leaves it.
