@@ -10,6 +10,8 @@ pub mod dns;
 pub mod http;
 pub mod ldap;
 mod ping;
+#[cfg(test)]
+mod props;
 pub mod radius;
 pub mod sql;
 pub mod text;
