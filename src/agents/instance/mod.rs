@@ -8,6 +8,8 @@ mod config;
 mod error;
 mod file;
 mod process;
+#[cfg(test)]
+mod props;
 pub mod registry;
 mod score;
 pub mod spec;
@@ -105,7 +107,7 @@ impl Agent for Instance {
         st.running = true;
         st.started = state::now_secs();
         state::write(&run_dir, &st)?;
-        let first: Vec<&Service> = f.services.iter().filter(|s| s.role == Role::Any).collect();
+        let first = start_order(&f);
         if let Err(e) = start_services(&cfg, &first, &users, &cg, &mut st, dl) {
             let _ = stop::all(&mut Real, &st, &cg, &dl.within(Duration::from_secs(30)).max_of(Duration::from_secs(2)));
             st.running = false;
@@ -237,12 +239,7 @@ impl Agent for Instance {
                 st.services.push(ServiceState::of(svc));
             }
         }
-        let todo: Vec<&Service> = f
-            .services
-            .iter()
-            .filter(|s| s.role == Role::Promoted)
-            .filter(|s| !st.services.iter().any(|x| x.name == s.name && x.alive()))
-            .collect();
+        let todo = promote_order(&f, |name| st.services.iter().any(|x| x.name == name && x.alive()));
         if st.promoted && todo.is_empty() {
             info!("instance {} is already promoted", cfg.name);
             return Ok(Status::Success);
@@ -309,6 +306,18 @@ impl MaxOf for Deadline {
 fn survivors(name: &str, pids: &[i32]) -> AgentError {
     let list: Vec<String> = pids.iter().map(i32::to_string).collect();
     InstanceError::Survivors { name: name.to_string(), pids: list.join(" ") }.into()
+}
+
+/// What start runs, in this order: the services for every node, in file
+/// order (promoted-only ones wait for promote).
+fn start_order(f: &InstanceFile) -> Vec<&Service> {
+    f.services.iter().filter(|s| s.role == Role::Any).collect()
+}
+
+/// What promote starts, in file order: promoted-only services not already
+/// running (`running` says which are).
+fn promote_order(f: &InstanceFile, running: impl Fn(&str) -> bool) -> Vec<&Service> {
+    f.services.iter().filter(|s| s.role == Role::Promoted && !running(&s.name)).collect()
 }
 
 /// Forget the processes of the services `which` selects.
@@ -569,4 +578,63 @@ fn datadir_round_trip(cfg: &Config, dl: &Deadline) -> Result<(), InstanceError> 
         return Err(InstanceError::Mismatch { path: path.display().to_string(), got: back });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> Config {
+        Config {
+            name: "web1".into(),
+            hostname: "web1.example.org".into(),
+            ip: "198.51.100.80".parse().unwrap(),
+            datadir: "/srv/web1".into(),
+            config: "/srv/web1/instance.toml".into(),
+            user: None,
+            promotion_score: 10,
+        }
+    }
+
+    fn file() -> InstanceFile {
+        let vars = cfg().vars();
+        let text = "[[service]]\nname = \"db\"\nargv = [\"/bin/true\"]\n\
+                    [[service]]\nname = \"sync\"\nrole = \"promoted\"\nargv = [\"/bin/true\"]\n\
+                    [[service]]\nname = \"web\"\nargv = [\"/bin/true\"]\n\
+                    [[service]]\nname = \"panel\"\nrole = \"promoted\"\nargv = [\"/bin/true\"]\n";
+        file::parse("/srv/web1/instance.toml", text, &vars).unwrap()
+    }
+
+    fn names(v: &[&Service]) -> Vec<String> {
+        v.iter().map(|s| s.name.clone()).collect()
+    }
+
+    #[test]
+    fn start_runs_the_common_services_in_file_order_and_promote_the_rest() {
+        let f = file();
+        assert_eq!(names(&start_order(&f)), ["db", "web"]);
+        assert_eq!(names(&promote_order(&f, |_| false)), ["sync", "panel"]);
+        // A second promote starts only what is not running.
+        assert_eq!(names(&promote_order(&f, |n| n == "sync")), ["panel"]);
+        // Stop goes the other way: promoted-only first, each in reverse.
+        let mut st = State::new(&cfg(), "web1", Some(&f), Path::new("/cg"));
+        st.promoted = true;
+        let order: Vec<String> = st.stop_order().into_iter().map(|s| s.name).collect();
+        assert_eq!(order, ["panel", "sync", "web", "db"]);
+    }
+
+    #[test]
+    fn a_delegated_file_may_run_only_as_its_owner() {
+        let mut f = file();
+        f.trust = Trust::User(33);
+        let svc = f.services[0].clone();
+        let owner = User { name: "www-data".into(), uid: 33, gid: 33, home: "/var/www".into(), groups: vec![33] };
+        let root = User { name: "root".into(), uid: 0, gid: 0, home: "/root".into(), groups: vec![0] };
+        assert!(check_delegated(&f, &svc, &owner, 33).is_ok());
+        let e = check_delegated(&f, &svc, &root, 33).unwrap_err();
+        assert!(e.to_string().contains("would run as root") && e.to_string().contains("uid 33"), "{e}");
+        let mut capped = svc.clone();
+        capped.caps = crate::privdrop::Caps::default().with(10);
+        assert!(check_delegated(&f, &capped, &owner, 33).unwrap_err().to_string().contains("net_bind_service"));
+    }
 }
