@@ -13,4 +13,5 @@ mod instance;
 mod kernel;
 mod lab;
 mod packaging;
+mod trust;
 mod vip;
