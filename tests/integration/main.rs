@@ -8,6 +8,7 @@ mod conformance;
 mod director;
 mod filesystem;
 mod generate;
+mod generate_prop;
 mod instance;
 mod lab;
 mod packaging;
