@@ -6,20 +6,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
-/// Running and not a zombie.
-pub fn alive(pid: i32) -> bool {
-    if pid <= 0 {
-        return false;
-    }
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the command name in parentheses.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next())
-            .is_some_and(|s| s != 'Z' && s != 'X'),
-        Err(_) => false,
-    }
-}
+pub use crate::host::alive;
 
 /// The namespace inode a handle (bind-mounted nsfs file, /run/netns/X)
 /// stands for.

@@ -92,14 +92,21 @@ impl Rtnl {
     }
 }
 
-/// The on-link route that best covers `ip`: for IPv4 a link-scope route
-/// (what `ip route` prints as "scope link"), for IPv6 a route without a
-/// gateway; the default route never counts. The most specific prefix wins,
-/// then the lowest metric. `oif` restricts the choice to one interface.
-pub fn best_onlink(routes: &[Route], ip: IpAddr, oif: Option<u32>) -> Option<&Route> {
+/// The on-link route that best covers `ip`, following IPaddr2's findif
+/// where it refuses: for IPv4 a link-scope route (`ip route list match ...
+/// scope link`), for IPv6 a route without a gateway; the default route and
+/// host routes (/32, /128: `ip route` prints them without a prefix, so findif
+/// never picks them) never count. With `within` (a cidr_netmask given without
+/// nic) the route must cover the whole `ip/within` (`match ip/within`): a
+/// netmask wider than the network the address falls in is ambiguous. The
+/// most specific prefix wins, then the lowest metric. `oif` restricts the
+/// choice to one interface.
+pub fn best_onlink(routes: &[Route], ip: IpAddr, oif: Option<u32>, within: Option<u8>) -> Option<&Route> {
+    let host = if ip.is_ipv4() { 32 } else { 128 };
     routes
         .iter()
-        .filter(|r| r.prefix > 0 && r.contains(ip) && r.oif.is_some())
+        .filter(|r| r.prefix > 0 && r.prefix < host && r.contains(ip) && r.oif.is_some())
+        .filter(|r| within.is_none_or(|w| r.prefix <= w))
         .filter(|r| if ip.is_ipv4() { r.link_scope } else { r.gateway.is_none() })
         .filter(|r| oif.is_none() || r.oif == oif)
         .min_by_key(|r| (std::cmp::Reverse(r.prefix), r.metric))
@@ -132,19 +139,62 @@ mod tests {
             r("198.51.100.0", 26, 5, 0, false, Some("198.51.100.1")),
         ];
         let ip: IpAddr = "198.51.100.7".parse().unwrap();
-        assert_eq!(best_onlink(&routes, ip, None).map(|r| r.oif), Some(Some(4)));
-        assert_eq!(best_onlink(&routes, ip, Some(2)).map(|r| r.oif), Some(Some(2)));
+        assert_eq!(best_onlink(&routes, ip, None, None).map(|r| r.oif), Some(Some(4)));
+        assert_eq!(best_onlink(&routes, ip, Some(2), None).map(|r| r.oif), Some(Some(2)));
         let far: IpAddr = "198.51.100.200".parse().unwrap();
-        assert_eq!(best_onlink(&routes, far, None).map(|r| r.oif), Some(Some(3)));
-        assert_eq!(best_onlink(&routes, "203.0.113.5".parse().unwrap(), None), None);
+        assert_eq!(best_onlink(&routes, far, None, None).map(|r| r.oif), Some(Some(3)));
+        assert_eq!(best_onlink(&routes, "203.0.113.5".parse().unwrap(), None, None), None);
     }
 
     #[test]
     fn ipv6_needs_no_gateway() {
         let routes = vec![r("2001:db8::", 64, 2, 256, false, None), r("2001:db8::", 48, 3, 1, false, Some("fe80::1"))];
         let ip: IpAddr = "2001:db8::7".parse().unwrap();
-        assert_eq!(best_onlink(&routes, ip, None).map(|r| r.oif), Some(Some(2)));
-        assert_eq!(best_onlink(&routes, ip, Some(3)), None);
+        assert_eq!(best_onlink(&routes, ip, None, None).map(|r| r.oif), Some(Some(2)));
+        assert_eq!(best_onlink(&routes, ip, Some(3), None), None);
+    }
+
+    // findif's refusals, one test each.
+    #[test]
+    fn findif_refuses_a_netmask_wider_than_the_covering_route() {
+        let routes = vec![r("198.51.100.0", 24, 2, 0, true, None)];
+        let ip: IpAddr = "198.51.100.7".parse().unwrap();
+        assert_eq!(best_onlink(&routes, ip, None, Some(16)), None, "/16 over a /24 network is ambiguous");
+        assert_eq!(best_onlink(&routes, ip, None, Some(23)), None);
+        assert!(best_onlink(&routes, ip, None, Some(24)).is_some(), "the network's own prefix");
+        assert!(best_onlink(&routes, ip, None, Some(27)).is_some(), "narrower is inside the network");
+        assert!(best_onlink(&routes, ip, None, Some(32)).is_some());
+        // A wider route on another interface covers the /16: that one is chosen.
+        let both = vec![routes[0].clone(), r("198.51.0.0", 16, 3, 0, true, None)];
+        assert_eq!(best_onlink(&both, ip, None, Some(16)).map(|r| r.oif), Some(Some(3)));
+        assert_eq!(best_onlink(&both, ip, None, None).map(|r| r.oif), Some(Some(2)));
+    }
+
+    #[test]
+    fn findif_never_picks_host_or_default_routes() {
+        let ip: IpAddr = "198.51.100.7".parse().unwrap();
+        let host = vec![r("198.51.100.7", 32, 2, 0, true, None)];
+        assert_eq!(best_onlink(&host, ip, None, None), None, "a /32 host route gives no netmask");
+        let default = vec![r("0.0.0.0", 0, 2, 0, true, None)];
+        assert_eq!(best_onlink(&default, ip, None, None), None, "the default route never counts");
+        let ip6: IpAddr = "2001:db8::7".parse().unwrap();
+        let host6 = vec![r("2001:db8::7", 128, 2, 0, false, None)];
+        assert_eq!(best_onlink(&host6, ip6, None, None), None);
+    }
+
+    #[test]
+    fn findif_needs_a_link_scope_route_for_ipv4() {
+        let ip: IpAddr = "198.51.100.7".parse().unwrap();
+        let via = vec![r("198.51.100.0", 24, 2, 0, false, Some("203.0.113.1"))];
+        assert_eq!(best_onlink(&via, ip, None, None), None, "a route through a gateway is not on-link");
+    }
+
+    #[test]
+    fn findif_with_nic_needs_a_route_on_that_nic() {
+        let routes = vec![r("198.51.100.0", 24, 2, 0, true, None)];
+        let ip: IpAddr = "198.51.100.7".parse().unwrap();
+        assert_eq!(best_onlink(&routes, ip, Some(3), None), None);
+        assert!(best_onlink(&routes, ip, Some(2), None).is_some());
     }
 
     #[test]

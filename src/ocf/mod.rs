@@ -6,6 +6,7 @@ pub mod action;
 pub mod agent;
 pub mod deadline;
 pub mod env;
+pub mod error;
 pub mod log;
 pub mod metadata;
 pub mod params;

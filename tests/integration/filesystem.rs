@@ -153,6 +153,50 @@ fn stop_ends_holders_of_this_mount_only() {
     let _ = std::fs::remove_file(&root_file);
 }
 
+/// A directory given through a symlinked parent (as /var/run/x with
+/// /var/run -> /run): start, monitor, stop and the holder search all find the
+/// mount under its canonical name, whether start creates the directory or it
+/// exists already.
+#[test]
+fn a_directory_through_a_symlink_is_one_mount_point() {
+    if !need_fs_tools() {
+        return;
+    }
+    let ns = MountNs::new();
+    let real = ns.dir("real");
+    std::fs::create_dir_all(&real).unwrap();
+    let link = ns.dir("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    for (tag, exists) in [("made", false), ("there", true)] {
+        if exists {
+            std::fs::create_dir_all(format!("{real}/{tag}")).unwrap();
+        }
+        let (dir, canonical) = (format!("{link}/{tag}"), format!("{real}/{tag}"));
+        let r = fs(&ns, "scratch", &dir, "tmpfs").param("options", "size=8m").param("signal_delay", "1");
+        assert_eq!(r.probe().code, 7, "probe before start");
+        let o = r.action("start");
+        assert_eq!(o.code, 0, "start through the symlink ({tag}): {}", o.stderr);
+        assert_eq!(ns.mounts_under(&real), vec![canonical.clone()], "mounted once, canonically ({tag})");
+        for depth in [0, 10, 20] {
+            let o = r.monitor_at(depth);
+            assert_eq!(o.code, 0, "monitor depth {depth} ({tag}): {}", o.stderr);
+        }
+        r.expect("start", 0);
+        assert_eq!(ns.mounts_under(&real).len(), 1, "start again mounts nothing more ({tag})");
+        // A holder through the symlinked name is found and ended.
+        let mut holder = Reaped(ns.spawn(&["env", &format!("--chdir={dir}"), "sleep", "120"]));
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(holder.alive(), "holder started ({tag})");
+        let o = r.action("stop");
+        assert_eq!(o.code, 0, "stop ({tag}): {}", o.stderr);
+        assert!(ns.mounts_under(&real).is_empty(), "unmounted ({tag})");
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!holder.alive(), "the holder of the mount was ended ({tag})");
+        r.expect("monitor", 7);
+        r.expect("stop", 0);
+    }
+}
+
 #[test]
 fn frozen_fuse_daemon_cannot_hang_monitor_or_stop() {
     if !need_fs_tools() || !need_tool("bindfs") || !need_file("/dev/fuse") {
@@ -176,8 +220,8 @@ fn frozen_fuse_daemon_cannot_hang_monitor_or_stop() {
             args.first().is_some_and(|a| a.ends_with(b"bindfs")) && args.contains(&dir.as_bytes())
         })
         .expect("the bindfs daemon");
-    // SAFETY: stopping the daemon this test's mount started.
-    unsafe { libc::kill(daemon, libc::SIGSTOP) };
+    // Freezing the daemon this test's mount started.
+    signal(daemon, nix::sys::signal::Signal::SIGSTOP);
     for depth in [10, 20] {
         let t = Instant::now();
         let o = r.monitor_at(depth);
@@ -194,11 +238,9 @@ fn frozen_fuse_daemon_cannot_hang_monitor_or_stop() {
     assert!(took < Duration::from_secs(5), "stop took {took:?}");
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(ns.mounts_under(&dir).is_empty());
-    // SAFETY: ending the daemon of the mount this test made.
-    unsafe {
-        libc::kill(daemon, libc::SIGCONT);
-        libc::kill(daemon, libc::SIGKILL);
-    }
+    // Ending the daemon of the mount this test made.
+    signal(daemon, nix::sys::signal::Signal::SIGCONT);
+    signal(daemon, nix::sys::signal::Signal::SIGKILL);
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! the built `haven` exactly as Pacemaker would, inside throwaway network
 //! namespaces where the kernel is touched.
 
+mod checks;
 mod cli;
 mod common;
 mod conformance;
@@ -10,6 +11,8 @@ mod filesystem;
 mod generate;
 mod generate_prop;
 mod instance;
+mod kernel;
 mod lab;
 mod packaging;
+mod trust;
 mod vip;

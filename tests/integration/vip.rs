@@ -107,6 +107,34 @@ fn nic_and_prefix_detected_from_routes() {
     assert!(o.reason().unwrap_or_default().contains("no on-link route"), "{}", o.stderr);
 }
 
+/// IPaddr2's findif refusals on a real node: a cidr_netmask wider than the
+/// network the address falls in (no nic), a host route only; nothing added.
+#[test]
+fn findif_refusals_change_nothing() {
+    if !need_root() {
+        return;
+    }
+    let pair = Pair::new();
+    let before = pair.node.all_addrs();
+    let o = vip(&pair, VIP).param("cidr_netmask", "16").action("start");
+    assert_eq!(o.code, 1, "a /16 over the /24 of v0 is ambiguous: {}", o.stderr);
+    let reason = o.reason().unwrap_or_default();
+    assert!(reason.contains("wider than the network 198.51.100.0/24 on v0"), "{reason}");
+    assert_eq!(pair.node.all_addrs(), before, "nothing changed");
+    assert_eq!(vip(&pair, VIP).param("cidr_netmask", "16").action("validate-all").code, 1);
+    // With nic the operator has chosen: the /16 goes on v0.
+    vip(&pair, VIP).param("cidr_netmask", "16").param("nic", "v0").expect("start", 0);
+    let l = pair.node.addrs_of(VIP);
+    assert!(l.len() == 1 && l[0].contains("/16"), "{l:?}");
+    vip(&pair, VIP).param("nic", "v0").expect("stop", 0);
+    // Only a host route covers the address: no netmask to take from it.
+    pair.node.ip(&["route", "add", "203.0.113.9/32", "dev", "v0", "scope", "link"]);
+    let o = vip(&pair, "203.0.113.9").action("start");
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.reason().unwrap_or_default().contains("no on-link route covers 203.0.113.9"), "{}", o.stderr);
+    assert_eq!(pair.node.all_addrs(), before, "nothing changed");
+}
+
 #[test]
 fn link_down_means_not_running() {
     if !need_root() {
@@ -185,7 +213,12 @@ fn duplicate_address_on_the_link_refuses_start() {
     let pair = Pair::new();
     pair.peer.ip(&["addr", "add", "198.51.100.10/24", "dev", "v1"]);
     let before = pair.node.all_addrs();
+    let t = std::time::Instant::now();
     let o = vip(&pair, VIP).action("start");
+    println!(
+        "collision found by start in {:.1} ms (the answer ends the probe's wait)",
+        t.elapsed().as_secs_f64() * 1e3
+    );
     assert_eq!(o.code, 1, "{}", o.stderr);
     let reason = o.reason().unwrap_or_default();
     assert!(reason.contains("already in use"), "{reason}");

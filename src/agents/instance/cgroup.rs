@@ -33,6 +33,23 @@ pub fn mount_point() -> Result<PathBuf, InstanceError> {
         .ok_or_else(|| InstanceError::NoCgroup { why: "no cgroup2 filesystem is mounted".into() })
 }
 
+/// `sig` to `pid` (pids read from our own cgroups, or a main process
+/// verified by pid and start time), then SIGCONT: a stopped process cannot
+/// act on the signal.
+pub fn send(pid: i32, sig: i32) {
+    use nix::sys::signal::{kill, Signal};
+    let target = nix::unistd::Pid::from_raw(pid);
+    if pid <= 0 {
+        return;
+    }
+    if let Ok(s) = Signal::try_from(sig) {
+        let _ = kill(target, s);
+        if s != Signal::SIGKILL {
+            let _ = kill(target, Signal::SIGCONT);
+        }
+    }
+}
+
 /// The cgroup of one instance (and its services below it).
 #[derive(Clone, Debug)]
 pub struct Group {
@@ -65,6 +82,49 @@ impl Group {
             },
             _ => io("create", &self.path)(e),
         })
+    }
+
+    /// Apply a service's limits: enable each controller from the cgroup2
+    /// root down to the parent, then write the limit. A limit the node's
+    /// cgroup2 tree cannot enforce (controller not in cgroup.controllers)
+    /// is refused, never silently dropped.
+    pub fn limit(&self, limits: &super::file::Limits) -> Result<(), InstanceError> {
+        let files = limits.files();
+        if files.is_empty() {
+            return Ok(());
+        }
+        let root = mount_point()?;
+        for (controller, file, value) in files {
+            let available = std::fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
+            if !available.split_whitespace().any(|c| c == controller) {
+                return Err(InstanceError::NoCgroup {
+                    why: format!(
+                        "{file} = {value} needs the {controller} controller, which the cgroup2 tree at {} does not have \
+                         (cgroup.controllers: {})",
+                        root.display(),
+                        available.trim()
+                    ),
+                });
+            }
+            let Ok(rel) = self.path.strip_prefix(&root) else { continue };
+            let mut cur = root.clone();
+            for c in rel.parent().into_iter().flat_map(Path::components) {
+                let ctl = cur.join("cgroup.subtree_control");
+                let on = std::fs::read_to_string(&ctl).unwrap_or_default();
+                if !on.split_whitespace().any(|c| c == controller) {
+                    std::fs::write(&ctl, format!("+{controller}")).map_err(io("enable controllers in", &ctl))?;
+                }
+                cur.push(c);
+            }
+            let ctl = cur.join("cgroup.subtree_control");
+            let on = std::fs::read_to_string(&ctl).unwrap_or_default();
+            if !on.split_whitespace().any(|c| c == controller) {
+                std::fs::write(&ctl, format!("+{controller}")).map_err(io("enable controllers in", &ctl))?;
+            }
+            let target = self.path.join(file);
+            std::fs::write(&target, &value).map_err(io("set", &target))?;
+        }
+        Ok(())
     }
 
     /// The path a process writes "0" to in order to join this cgroup.
@@ -111,14 +171,7 @@ impl Group {
     pub fn signal_all(&self, sig: i32) -> usize {
         let pids = self.all_procs();
         for pid in &pids {
-            // SAFETY: kill(2) on pids read from our own cgroup.
-            unsafe {
-                libc::kill(*pid, sig);
-                if sig != libc::SIGKILL {
-                    // A stopped process cannot act on the signal.
-                    libc::kill(*pid, libc::SIGCONT);
-                }
-            }
+            send(*pid, sig);
         }
         pids.len()
     }

@@ -8,27 +8,35 @@ mod config;
 mod error;
 mod file;
 mod process;
+#[cfg(test)]
+mod props;
 pub mod registry;
 mod score;
 pub mod spec;
 mod state;
+mod stop;
+mod sys;
 
 pub use config::Config;
 pub use error::InstanceError;
 
 use crate::error::AgentError;
+use crate::error::IoError;
 use crate::mount::guard::bounded;
 use crate::mount::MountTable;
 use crate::ocf::agent::ActionResult;
 use crate::ocf::{Agent, AgentSpec, Ctx, Deadline, Status};
+use crate::safe_file::{SafeDir, SafeFileError};
+use crate::trust::Trust;
 use crate::{debug, info, warn};
 use cgroup::Group;
 use file::{InstanceFile, Role, Service};
-use process::{Ident, User};
+use process::User;
 use state::{ServiceState, State};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use sys::Real;
 
 pub struct Instance;
 
@@ -37,7 +45,7 @@ pub struct Instance;
 const SETTLE: Duration = Duration::from_millis(200);
 /// Kept back per service still to stop, for its SIGKILL, so one slow service
 /// cannot eat the time of the others.
-const KILL_RESERVE: Duration = Duration::from_millis(300);
+pub(crate) const KILL_RESERVE: Duration = Duration::from_millis(300);
 
 impl Agent for Instance {
     fn spec(&self) -> &'static AgentSpec {
@@ -87,26 +95,21 @@ impl Agent for Instance {
                 return Ok(Status::Success);
             }
             warn!("instance {} is partly running: stopping what is left before starting", cfg.name);
-            stop_all(&st, &Group::at(&st.cgroup), dl)?;
+            stop::all(&mut Real, &st, &Group::at(&st.cgroup), dl)?;
         }
         if cg.populated() {
             warn!("processes were left in {} without a started instance: killing them", cg.path.display());
             cg.destroy(dl).map_err(|pids| survivors(&cfg.name, &pids))?;
         }
         cg.create()?;
-        std::fs::create_dir_all(&run_dir).map_err(|source| InstanceError::Io {
-            op: "create",
-            path: run_dir.display().to_string(),
-            source,
-        })?;
-        render_files(&f, &run_dir)?;
+        render_files(&f, &self::run_dir(&cfg)?)?;
         let mut st = State::new(&cfg, &ctx.env.instance, Some(&f), &cg.path);
         st.running = true;
         st.started = state::now_secs();
         state::write(&run_dir, &st)?;
-        let first: Vec<&Service> = f.services.iter().filter(|s| s.role == Role::Any).collect();
+        let first = start_order(&f);
         if let Err(e) = start_services(&cfg, &first, &users, &cg, &mut st, dl) {
-            let _ = stop_all(&st, &cg, &dl.within(Duration::from_secs(30)).max_of(Duration::from_secs(2)));
+            let _ = stop::all(&mut Real, &st, &cg, &dl.within(Duration::from_secs(30)).max_of(Duration::from_secs(2)));
             st.running = false;
             clear(&mut st, |_| true);
             let _ = state::write(&run_dir, &st);
@@ -133,7 +136,7 @@ impl Agent for Instance {
         };
         let started = Instant::now();
         let mut st = st.unwrap_or_else(|| State::new(&cfg, &ctx.env.instance, None, &cg.path));
-        stop_all(&st, &cg, dl)?;
+        stop::all(&mut Real, &st, &cg, dl)?;
         score::publish(ctx, None);
         let was_running = st.running;
         st.running = false;
@@ -236,12 +239,7 @@ impl Agent for Instance {
                 st.services.push(ServiceState::of(svc));
             }
         }
-        let todo: Vec<&Service> = f
-            .services
-            .iter()
-            .filter(|s| s.role == Role::Promoted)
-            .filter(|s| !st.services.iter().any(|x| x.name == s.name && x.alive()))
-            .collect();
+        let todo = promote_order(&f, |name| st.services.iter().any(|x| x.name == name && x.alive()));
         if st.promoted && todo.is_empty() {
             info!("instance {} is already promoted", cfg.name);
             return Ok(Status::Success);
@@ -249,7 +247,7 @@ impl Agent for Instance {
         st.promoted = true;
         if let Err(e) = start_services(&cfg, &todo, &users, &cg, &mut st, dl) {
             let order: Vec<ServiceState> = st.stop_order().into_iter().filter(|s| s.role == Role::Promoted).collect();
-            let _ = stop_services(&order, &cg, &dl.max_of(Duration::from_secs(2)));
+            let _ = stop::services(&mut Real, &order, &cg, &dl.max_of(Duration::from_secs(2)));
             st.promoted = false;
             clear(&mut st, |s| s.role == Role::Promoted);
             let _ = state::write(&run_dir, &st);
@@ -268,7 +266,7 @@ impl Agent for Instance {
         };
         let cg = Group::at(&st.cgroup);
         let order: Vec<ServiceState> = st.stop_order().into_iter().filter(|s| s.role == Role::Promoted).collect();
-        stop_services(&order, &cg, &ctx.deadline)?;
+        stop::services(&mut Real, &order, &cg, &ctx.deadline)?;
         let was = st.promoted;
         st.promoted = false;
         clear(&mut st, |s| s.role == Role::Promoted);
@@ -289,7 +287,7 @@ impl Agent for Instance {
     }
 }
 
-trait MaxOf {
+pub(crate) trait MaxOf {
     fn max_of(self, d: Duration) -> Deadline;
 }
 
@@ -308,6 +306,18 @@ impl MaxOf for Deadline {
 fn survivors(name: &str, pids: &[i32]) -> AgentError {
     let list: Vec<String> = pids.iter().map(i32::to_string).collect();
     InstanceError::Survivors { name: name.to_string(), pids: list.join(" ") }.into()
+}
+
+/// What start runs, in this order: the services for every node, in file
+/// order (promoted-only ones wait for promote).
+fn start_order(f: &InstanceFile) -> Vec<&Service> {
+    f.services.iter().filter(|s| s.role == Role::Any).collect()
+}
+
+/// What promote starts, in file order: promoted-only services not already
+/// running (`running` says which are).
+fn promote_order(f: &InstanceFile, running: impl Fn(&str) -> bool) -> Vec<&Service> {
+    f.services.iter().filter(|s| s.role == Role::Promoted && !running(&s.name)).collect()
 }
 
 /// Forget the processes of the services `which` selects.
@@ -357,11 +367,8 @@ fn check_datadir(cfg: &Config, dl: &Deadline) -> Result<(), InstanceError> {
     let short = dl.within(Duration::from_secs(5));
     let canonical = bounded(format!("resolving datadir {}", cfg.datadir), &short, move || std::fs::canonicalize(dir))?
         .map_err(|_| InstanceError::NoDatadir { datadir: cfg.datadir.clone() })?;
-    let table = MountTable::read().map_err(|source| InstanceError::Io {
-        op: "read",
-        path: "/proc/self/mountinfo".into(),
-        source,
-    })?;
+    let table = MountTable::read()
+        .map_err(|source| InstanceError::Io(crate::error::IoError::new("read", "/proc/self/mountinfo", source)))?;
     let path = canonical.to_string_lossy().into_owned();
     let parent = canonical.parent().map_or("/".to_string(), |p| p.to_string_lossy().into_owned());
     let here = table.mount_of(&path);
@@ -388,36 +395,72 @@ fn check_ip(cfg: &Config) -> Result<(), InstanceError> {
     }
 }
 
-/// What this node must have for the file: every program and user.
-fn check_node(cfg: &Config, f: &InstanceFile) -> Result<BTreeMap<String, Option<User>>, InstanceError> {
+/// The user a service runs as when neither its file nor the resource's
+/// `user` parameter names one: unprivileged. Root must be named.
+pub const DEFAULT_USER: &str = "nobody";
+
+/// What this node must have for the file: every program and user; and a
+/// file someone besides root can change (crate::trust) runs nothing with
+/// more rights than that someone.
+fn check_node(cfg: &Config, f: &InstanceFile) -> Result<BTreeMap<String, User>, InstanceError> {
     let mut users = BTreeMap::new();
     for svc in &f.services {
         process::program(svc)?;
-        let name = svc.user.as_ref().or(cfg.user.as_ref());
-        let user = match name {
-            Some(n) => Some(
-                process::lookup_user(n)
-                    .ok_or_else(|| InstanceError::NoUser { user: n.clone(), what: format!("service {}", svc.name) })?,
-            ),
-            None => None,
-        };
+        let name = svc.user.as_deref().or(cfg.user.as_deref()).unwrap_or(DEFAULT_USER);
+        let user = process::lookup_user(name)
+            .ok_or_else(|| InstanceError::NoUser { user: name.to_string(), what: format!("service {}", svc.name) })?;
+        if let Trust::User(uid) = f.trust {
+            check_delegated(f, svc, &user, uid)?;
+        }
         users.insert(svc.name.clone(), user);
     }
     Ok(users)
 }
 
-/// Write the instance file's [[file]] entries into the run directory.
-fn render_files(f: &InstanceFile, run_dir: &Path) -> Result<(), InstanceError> {
-    for r in &f.files {
-        let p = run_dir.join(&r.path);
-        let io = |op| {
-            let path = p.display().to_string();
-            move |source| InstanceError::Io { op, path, source }
-        };
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).map_err(io("create"))?;
+fn lookup_uid(name: &str) -> Option<u32> {
+    process::lookup_user(name).map(|u| u.uid)
+}
+
+/// A delegated file (owned by `uid`, not root) may run its services only as
+/// that user, without capabilities, and its external probe as that user (or
+/// nobody).
+fn check_delegated(f: &InstanceFile, svc: &Service, user: &User, uid: u32) -> Result<(), InstanceError> {
+    let why = if user.uid != uid {
+        format!("service {} would run as {} (uid {})", svc.name, user.name, user.uid)
+    } else if !svc.caps.is_empty() {
+        format!("service {} asks for capabilities ({})", svc.name, svc.caps.names())
+    } else if let Some(crate::probe::Probe::External { user: probe_user, .. }) = svc.probe.as_ref().map(|c| &c.probe) {
+        if lookup_uid(probe_user) == Some(uid) || probe_user == DEFAULT_USER {
+            return Ok(());
         }
-        std::fs::write(&p, &r.text).map_err(io("write"))?;
+        format!("service {}'s external probe would run as {probe_user}", svc.name)
+    } else {
+        return Ok(());
+    };
+    Err(InstanceError::Delegated { file: f.path.clone(), uid, why })
+}
+
+/// The run directory, /run/haven/instance/<name>: root's, 0755, refused
+/// when it is a symlink or someone else can write it (the agent writes its
+/// record, the logs and the rendered files there as root).
+fn run_dir(cfg: &Config) -> Result<SafeDir, InstanceError> {
+    let root = Path::new(config::RUN_ROOT);
+    std::fs::create_dir_all(root).map_err(IoError::at("create", root.display()))?;
+    Ok(SafeDir::open(root)?.private_dir(&cfg.name, 0o755)?)
+}
+
+/// Write the instance file's [[file]] entries into the run directory,
+/// replacing what is there without following links.
+fn render_files(f: &InstanceFile, run_dir: &SafeDir) -> Result<(), InstanceError> {
+    for r in &f.files {
+        let parts: Vec<&str> = r.path.split('/').collect();
+        let Some((last, dirs)) = parts.split_last() else { continue };
+        let mut dir = None;
+        for d in dirs {
+            let next = dir.as_ref().unwrap_or(run_dir).subdir(d, 0o755)?;
+            dir = Some(next);
+        }
+        dir.as_ref().unwrap_or(run_dir).write_new(last, r.text.as_bytes(), 0o644)?;
     }
     Ok(())
 }
@@ -428,7 +471,7 @@ fn render_files(f: &InstanceFile, run_dir: &Path) -> Result<(), InstanceError> {
 fn start_services(
     cfg: &Config,
     services: &[&Service],
-    users: &BTreeMap<String, Option<User>>,
+    users: &BTreeMap<String, User>,
     cg: &Group,
     st: &mut State,
     dl: &Deadline,
@@ -445,12 +488,17 @@ fn start_services(
         // std reports a failed chdir in the child as a bare errno; say
         // which directory it was.
         if let Err(source) = std::fs::read_dir(&svc.dir) {
-            return Err(InstanceError::Io { op: "enter the working directory", path: svc.dir.clone(), source });
+            return Err(InstanceError::Io(crate::error::IoError::new(
+                "enter the working directory",
+                svc.dir.clone(),
+                source,
+            )));
         }
         scg.create()?;
-        let user = users.get(&svc.name).and_then(Option::as_ref);
+        scg.limit(&svc.limits)?;
+        let Some(user) = users.get(&svc.name) else { continue };
         let t0 = Instant::now();
-        let (mut child, ident) = process::spawn(svc, user, &scg, &vars, &run_dir)?;
+        let (mut child, ident) = process::spawn(svc, user, svc.caps, &scg, &vars, &run_dir)?;
         if let Some(s) = st.service_mut(&svc.name) {
             s.ident = Some(ident);
         }
@@ -506,111 +554,87 @@ fn wait_ready(
     Ok(())
 }
 
-/// Stop one service: its stop signal to the main process (to every process
-/// in its cgroup when the main one is gone), the same signal to stragglers
-/// once the main process has exited, then after `grace` SIGKILL to the whole
-/// cgroup. The cgroup decides when it is over, not the pid.
-fn stop_service(s: &ServiceState, scg: &Group, grace: Duration, dl: &Deadline) -> Result<(), Vec<i32>> {
-    if !scg.exists() {
-        return Ok(());
-    }
-    let t0 = Instant::now();
-    if scg.populated() {
-        let main = s.ident.filter(Ident::alive);
-        match main {
-            // SAFETY: kill(2) on the service's main process, verified by
-            // pid and start time.
-            Some(i) => unsafe {
-                libc::kill(i.pid, s.stop_signal);
-                libc::kill(i.pid, libc::SIGCONT);
-            },
-            None => {
-                scg.signal_all(s.stop_signal);
-            }
-        }
-        let mut swept = main.is_none();
-        let until = dl.within(grace);
-        loop {
-            if !scg.populated() {
-                break;
-            }
-            if !swept && !main.is_some_and(|i| i.alive()) {
-                // The main process is gone; what is left was forked by it.
-                scg.signal_all(s.stop_signal);
-                swept = true;
-            }
-            if until.expired() {
-                let left = scg.all_procs();
-                warn!(
-                    "service {} did not stop within {} ms after SIG{}: killing its cgroup ({} processes: {:?})",
-                    s.name,
-                    grace.as_millis(),
-                    crate::mount::holders::signal_name(s.stop_signal),
-                    left.len(),
-                    left
-                );
-                scg.kill();
-                break;
-            }
-            until.sleep(Duration::from_millis(10));
-        }
-    }
-    scg.destroy(&dl.max_of(Duration::from_millis(200)))?;
-    info!("service {} stopped in {} ms", s.name, t0.elapsed().as_millis());
-    Ok(())
-}
-
-/// Stop `order` one after the other, each within its stop timeout and what
-/// the action deadline leaves after reserving time for the rest.
-fn stop_services(order: &[ServiceState], cg: &Group, dl: &Deadline) -> Result<(), InstanceError> {
-    let mut left: Vec<i32> = Vec::new();
-    for (i, s) in order.iter().enumerate() {
-        let reserve = KILL_RESERVE * u32::try_from(order.len() - i).unwrap_or(1);
-        let grace = s.stop_timeout.min(dl.remaining().saturating_sub(reserve));
-        if let Err(pids) = stop_service(s, &cg.child(&s.name), grace, dl) {
-            left.extend(pids);
-        }
-    }
-    if left.is_empty() {
-        Ok(())
-    } else {
-        let list: Vec<String> = left.iter().map(i32::to_string).collect();
-        Err(InstanceError::Survivors { name: cg.path.display().to_string(), pids: list.join(" ") })
-    }
-}
-
-/// Stop every service in reverse order, then kill whatever is left in the
-/// instance's cgroup (strays in unknown sub-cgroups) and remove it.
-fn stop_all(st: &State, cg: &Group, dl: &Deadline) -> Result<(), InstanceError> {
-    let r = stop_services(&st.stop_order(), cg, dl);
-    let final_dl = dl.max_of(Duration::from_millis(500));
-    let swept = cg.destroy(&final_dl);
-    r?;
-    swept.map_err(|pids| {
-        let list: Vec<String> = pids.iter().map(i32::to_string).collect();
-        InstanceError::Survivors { name: st.name.clone(), pids: list.join(" ") }
-    })
-}
+/// The agent's directory in datadir for its depth-20 check file.
+pub const STATUS_DIR: &str = ".haven-status";
 
 /// Monitor depth 20: write a file in datadir and read it back, on a helper
-/// thread so a hung volume fails the monitor in time.
+/// thread so a hung volume fails the monitor in time. The site's users can
+/// write datadir: the file lives in the agent's own directory there (root,
+/// 0700) and is replaced, never written through (crate::safe_file).
 fn datadir_round_trip(cfg: &Config, dl: &Deadline) -> Result<(), InstanceError> {
-    let path = Path::new(&cfg.datadir).join(format!(".haven-check-{}", registry::node_name()));
+    let name = format!("check-{}", registry::node_name());
+    let path = Path::new(&cfg.datadir).join(STATUS_DIR).join(&name);
     let token = format!("{} {} {}\n", cfg.name, std::process::id(), state::now_secs());
-    let (p, t) = (path.clone(), token.clone());
-    let result = bounded(format!("writing and reading {}", path.display()), dl, move || {
-        std::fs::write(&p, &t)?;
-        let back = std::fs::read_to_string(&p)?;
-        std::fs::remove_file(&p)?;
-        Ok::<String, std::io::Error>(back)
-    })?;
-    let back = result.map_err(|source| InstanceError::Io {
-        op: "write and read",
-        path: path.display().to_string(),
-        source,
-    })?;
+    let (datadir, t) = (cfg.datadir.clone(), token.clone());
+    let back = bounded(format!("writing and reading {}", path.display()), dl, move || {
+        let dir = SafeDir::open(Path::new(&datadir))?.private_dir(STATUS_DIR, 0o700)?;
+        dir.write_new(&name, t.as_bytes(), 0o600)?;
+        let back = dir.read_bounded(&name, 4096)?;
+        dir.remove(&name)?;
+        Ok::<Vec<u8>, SafeFileError>(back)
+    })??;
+    let back = String::from_utf8_lossy(&back).into_owned();
     if back != token {
         return Err(InstanceError::Mismatch { path: path.display().to_string(), got: back });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> Config {
+        Config {
+            name: "web1".into(),
+            hostname: "web1.example.org".into(),
+            ip: "198.51.100.80".parse().unwrap(),
+            datadir: "/srv/web1".into(),
+            config: "/srv/web1/instance.toml".into(),
+            user: None,
+            promotion_score: 10,
+        }
+    }
+
+    fn file() -> InstanceFile {
+        let vars = cfg().vars();
+        let text = "[[service]]\nname = \"db\"\nargv = [\"/bin/true\"]\n\
+                    [[service]]\nname = \"sync\"\nrole = \"promoted\"\nargv = [\"/bin/true\"]\n\
+                    [[service]]\nname = \"web\"\nargv = [\"/bin/true\"]\n\
+                    [[service]]\nname = \"panel\"\nrole = \"promoted\"\nargv = [\"/bin/true\"]\n";
+        file::parse("/srv/web1/instance.toml", text, &vars).unwrap()
+    }
+
+    fn names(v: &[&Service]) -> Vec<String> {
+        v.iter().map(|s| s.name.clone()).collect()
+    }
+
+    #[test]
+    fn start_runs_the_common_services_in_file_order_and_promote_the_rest() {
+        let f = file();
+        assert_eq!(names(&start_order(&f)), ["db", "web"]);
+        assert_eq!(names(&promote_order(&f, |_| false)), ["sync", "panel"]);
+        // A second promote starts only what is not running.
+        assert_eq!(names(&promote_order(&f, |n| n == "sync")), ["panel"]);
+        // Stop goes the other way: promoted-only first, each in reverse.
+        let mut st = State::new(&cfg(), "web1", Some(&f), Path::new("/cg"));
+        st.promoted = true;
+        let order: Vec<String> = st.stop_order().into_iter().map(|s| s.name).collect();
+        assert_eq!(order, ["panel", "sync", "web", "db"]);
+    }
+
+    #[test]
+    fn a_delegated_file_may_run_only_as_its_owner() {
+        let mut f = file();
+        f.trust = Trust::User(33);
+        let svc = f.services[0].clone();
+        let owner = User { name: "www-data".into(), uid: 33, gid: 33, home: "/var/www".into(), groups: vec![33] };
+        let root = User { name: "root".into(), uid: 0, gid: 0, home: "/root".into(), groups: vec![0] };
+        assert!(check_delegated(&f, &svc, &owner, 33).is_ok());
+        let e = check_delegated(&f, &svc, &root, 33).unwrap_err();
+        assert!(e.to_string().contains("would run as root") && e.to_string().contains("uid 33"), "{e}");
+        let mut capped = svc.clone();
+        capped.caps = crate::privdrop::Caps::default().with(10);
+        assert!(check_delegated(&f, &capped, &owner, 33).unwrap_err().to_string().contains("net_bind_service"));
+    }
 }

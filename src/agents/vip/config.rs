@@ -45,59 +45,13 @@ fn malformed(name: &'static str, value: impl ToString, why: impl ToString) -> Pa
 impl Config {
     pub fn from_params(p: &Params) -> Result<Config, ParamError> {
         let ip = p.ip("ip")?.ok_or(ParamError::Missing { name: "ip" })?;
-        let v4 = ip.is_ipv4();
-
-        let (nic, mut iflabel) = match p.str("nic")? {
-            Some(n) => match n.split_once(':') {
-                Some((name, label)) => (Some(name.to_string()), Some(label.to_string())),
-                None => (Some(n.to_string()), None),
-            },
-            None => (None, None),
-        };
-        // IPaddr2: a label inside nic wins over iflabel.
-        if iflabel.is_none() {
-            iflabel = p.str("iflabel")?.map(str::to_string);
-        }
-        if iflabel.is_some() && !v4 {
-            return Err(malformed("iflabel", iflabel.unwrap_or_default(), "IPv6 addresses carry no label"));
-        }
-
-        let max = if v4 { 32 } else { 128 };
-        let prefix = match p.int("cidr_netmask")? {
-            Some(n) if (0..=max).contains(&n) => Some(n as u8),
-            Some(n) => return Err(malformed("cidr_netmask", n, format!("{ip} takes a prefix length of 0 to {max}"))),
-            None => None,
-        };
-
-        let broadcast = match p.str("broadcast")? {
-            None | Some("+") => Broadcast::Computed,
-            Some("-") => Broadcast::Cleared,
-            Some(b) if !v4 => return Err(malformed("broadcast", b, "IPv6 has no broadcast address")),
-            Some(b) => Broadcast::Given(b.parse().map_err(|_| malformed("broadcast", b, "not an IPv4 address"))?),
-        };
-
-        let lvs_support = p.flag("lvs_support")?;
-        let realserver = p.flag("lvs_realserver")?;
-        if lvs_support && !v4 {
-            return Err(malformed(
-                "lvs_support",
-                "true",
-                "IPv6 does not need it; use lvs_realserver on the real servers",
-            ));
-        }
-        if lvs_support && realserver {
-            return Err(ParamError::Conflict {
-                first: "lvs_support",
-                second: "lvs_realserver",
-                why: "lvs_support is for the director, lvs_realserver for the real servers".into(),
-            });
-        }
+        let (nic, iflabel) = nic_and_label(p, ip)?;
+        let (lvs_support, realserver) = lvs_modes(p, ip)?;
         if let IpAddr::V6(v6) = ip {
             if v6.is_unicast_link_local() && nic.is_none() && !realserver {
                 return Err(malformed("ip", ip, "a link-local address (fe80::/10) needs the nic parameter"));
             }
         }
-
         let ms = |name: &'static str| -> Result<Duration, ParamError> {
             Ok(Duration::from_millis(p.int(name)?.unwrap_or(0).max(0) as u64))
         };
@@ -108,21 +62,19 @@ impl Config {
             None | Some("forever") => None,
             Some(s) => Some(s.parse::<u32>().map_err(|_| malformed("preferred_lft", s, "not a number of seconds"))?),
         };
-        let ignored = ["arp_sender", "send_arp_opts"].into_iter().filter(|n| p.is_set(n)).collect();
-
         Ok(Config {
             ip,
             nic,
             iflabel,
-            prefix,
-            broadcast,
+            prefix: prefix(p, ip)?,
+            broadcast: broadcast(p, ip)?,
             lvs_support,
             realserver,
             arp_count: count("arp_count")?,
             arp_interval: ms("arp_interval")?,
             arp_count_refresh: count("arp_count_refresh")?,
             // IPaddr2's family-dependent default.
-            arp_bg: p.bool("arp_bg")?.unwrap_or(v4),
+            arp_bg: p.bool("arp_bg")?.unwrap_or(ip.is_ipv4()),
             run_arping: p.flag("run_arping")?,
             arp_probe_timeout: ms("arp_probe_timeout")?,
             flush_routes: p.flag("flush_routes")?,
@@ -130,7 +82,7 @@ impl Config {
             noprefixroute: p.flag("noprefixroute")?,
             preferred_lft,
             netns: p.str("network_namespace")?.map(str::to_string),
-            ignored,
+            ignored: ["arp_sender", "send_arp_opts"].into_iter().filter(|n| p.is_set(n)).collect(),
         })
     }
 
@@ -141,6 +93,60 @@ impl Config {
             128
         }
     }
+}
+
+/// nic, possibly in IPaddr2's `nic:label` form (that label wins over iflabel).
+fn nic_and_label(p: &Params, ip: IpAddr) -> Result<(Option<String>, Option<String>), ParamError> {
+    let (nic, mut iflabel) = match p.str("nic")? {
+        Some(n) => match n.split_once(':') {
+            Some((name, label)) => (Some(name.to_string()), Some(label.to_string())),
+            None => (Some(n.to_string()), None),
+        },
+        None => (None, None),
+    };
+    if iflabel.is_none() {
+        iflabel = p.str("iflabel")?.map(str::to_string);
+    }
+    if iflabel.is_some() && !ip.is_ipv4() {
+        return Err(malformed("iflabel", iflabel.unwrap_or_default(), "IPv6 addresses carry no label"));
+    }
+    Ok((nic, iflabel))
+}
+
+/// cidr_netmask, within the address family's range.
+fn prefix(p: &Params, ip: IpAddr) -> Result<Option<u8>, ParamError> {
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    match p.int("cidr_netmask")? {
+        Some(n) if (0..=max).contains(&n) => Ok(Some(n as u8)),
+        Some(n) => Err(malformed("cidr_netmask", n, format!("{ip} takes a prefix length of 0 to {max}"))),
+        None => Ok(None),
+    }
+}
+
+fn broadcast(p: &Params, ip: IpAddr) -> Result<Broadcast, ParamError> {
+    Ok(match p.str("broadcast")? {
+        None | Some("+") => Broadcast::Computed,
+        Some("-") => Broadcast::Cleared,
+        Some(b) if !ip.is_ipv4() => return Err(malformed("broadcast", b, "IPv6 has no broadcast address")),
+        Some(b) => Broadcast::Given(b.parse().map_err(|_| malformed("broadcast", b, "not an IPv4 address"))?),
+    })
+}
+
+/// lvs_support (director side, IPv4) and lvs_realserver, which exclude each other.
+fn lvs_modes(p: &Params, ip: IpAddr) -> Result<(bool, bool), ParamError> {
+    let lvs_support = p.flag("lvs_support")?;
+    let realserver = p.flag("lvs_realserver")?;
+    if lvs_support && !ip.is_ipv4() {
+        return Err(malformed("lvs_support", "true", "IPv6 does not need it; use lvs_realserver on the real servers"));
+    }
+    if lvs_support && realserver {
+        return Err(ParamError::Conflict {
+            first: "lvs_support",
+            second: "lvs_realserver",
+            why: "lvs_support is for the director, lvs_realserver for the real servers".into(),
+        });
+    }
+    Ok((lvs_support, realserver))
 }
 
 /// The IPv4 broadcast address for ip/prefix; none for /31 and /32.

@@ -9,8 +9,8 @@ pub enum VipError {
     NoInterface { nic: String },
     #[error("network namespace '{name}' (parameter network_namespace) does not exist on this node")]
     NoNamespace { name: String },
-    #[error("no on-link route covers {ip}: set nic and cidr_netmask, or add the network's route")]
-    NoRoute { ip: IpAddr },
+    #[error("no on-link route covers {net}: {why}")]
+    NoRoute { net: String, why: String },
     #[error("interface label '{label}' is {len} characters; interface name, ':' and iflabel may have 15")]
     LabelTooLong { label: String, len: usize },
     #[error(
@@ -37,8 +37,22 @@ pub enum VipError {
     StillPresent { ip: IpAddr, nic: String },
     #[error("{ip} is on lo but ARP is not suppressed: {what}")]
     NotSuppressed { ip: IpAddr, what: String },
-    #[error("failed to {op} {path}: {source}")]
-    State { op: &'static str, path: String, source: std::io::Error },
+    #[error(transparent)]
+    State(#[from] crate::error::IoError),
     #[error(transparent)]
     Net(#[from] NetError),
+}
+
+impl crate::error::OcfError for VipError {
+    fn status(&self) -> crate::ocf::Status {
+        use crate::ocf::Status;
+        match self {
+            VipError::NoInterface { .. } | VipError::Clone | VipError::LabelTooLong { .. } | VipError::LoopbackNic => {
+                Status::ErrConfigured
+            }
+            VipError::NoNamespace { .. } => Status::ErrInstalled,
+            VipError::Net(e) => crate::error::OcfError::status(e),
+            _ => Status::ErrGeneric,
+        }
+    }
 }

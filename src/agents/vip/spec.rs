@@ -213,12 +213,13 @@ pub static PARAMS: &[ParamSpec] = &[
     .default("true"),
     ParamSpec::new(
         "arp_probe_timeout",
-        Kind::Integer { min: 50, max: 10_000 },
+        Kind::Integer { min: 1, max: 10_000 },
         "Collision probe time in ms",
         "How long the collision check (run_arping) listens for an answer, in milliseconds; two probes are \
-         sent in that time.",
+         sent in that time, the first as start begins, and an answer ends the wait at once. A live Linux \
+         host on the link answers in well under a millisecond; raise this for links with slow hosts.",
     )
-    .default("200"),
+    .default("10"),
     ParamSpec::new(
         "flush_routes",
         Kind::Boolean,

@@ -5,14 +5,13 @@
 use super::VipError;
 use std::fs;
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 pub const RUN_DIR: &str = "/run/haven/vip";
 
 fn state_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> VipError + 'a {
-    move |source| VipError::State { op, path: path.display().to_string(), source }
+    move |source| VipError::State(crate::error::IoError::new(op, path.display().to_string(), source))
 }
 
 /// This process's state directory (created on demand).
@@ -55,7 +54,7 @@ pub fn remove(path: &Path) -> Result<(), VipError> {
 /// An exclusive lock on a file, held until dropped (serialises actions of
 /// different resources that share state, e.g. the real-server sysctls).
 pub struct Lock {
-    _file: fs::File,
+    _held: nix::fcntl::Flock<fs::File>,
 }
 
 impl Lock {
@@ -66,11 +65,9 @@ impl Lock {
             .write(true)
             .open(path)
             .map_err(state_err("open", path))?;
-        // SAFETY: flock on a descriptor we own.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } < 0 {
-            return Err(state_err("lock", path)(std::io::Error::last_os_error()));
-        }
-        Ok(Lock { _file: f })
+        let held = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| state_err("lock", path)(std::io::Error::from(e)))?;
+        Ok(Lock { _held: held })
     }
 }
 
@@ -83,10 +80,7 @@ pub fn announcer_pid(dir: &Path, ip: &str) -> Result<Option<i32>, VipError> {
         remove(&pidfile)?;
         return Ok(None);
     };
-    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-    let ours = args.contains(&b"announce".as_slice()) && args.contains(&ip.as_bytes());
-    if ours {
+    if crate::host::runs_with(pid, &["announce", ip]) {
         Ok(Some(pid))
     } else {
         remove(&pidfile)?;
