@@ -9,6 +9,7 @@ mod conformance;
 mod director;
 mod filesystem;
 mod generate;
+mod generate_prop;
 mod instance;
 mod kernel;
 mod lab;
