@@ -5,11 +5,16 @@
 //! The instance agent's services and the director's external commands
 //! share this one pre_exec hook.
 
+use crate::exec::{ExecError, Finished};
+use crate::ocf::Deadline;
 use std::ffi::CString;
+use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 /// The user a process runs as.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -283,6 +288,83 @@ pub fn minimal_env(cmd: &mut Command, user: Option<&User>) {
         None => ("root".to_string(), "/root".to_string()),
     };
     cmd.env("HOME", home).env("USER", &name).env("LOGNAME", &name).env("LC_ALL", "C");
+}
+
+/// What a configuration's command may print that is kept (stdout and
+/// stderr each); the rest is read and dropped, so a chatty command can
+/// neither fill memory nor block on a full pipe.
+pub const OUTPUT_LIMIT: usize = 64 * 1024;
+
+/// Run a command a configuration names (a director's external check,
+/// callback or fallbackcommand) as `user`, looked up now: no_new_privs,
+/// no capabilities, a minimal environment, its own session (the deadline
+/// kills everything it started), output bounded by [`OUTPUT_LIMIT`].
+pub fn run_command(argv: &[&str], user: &str, deadline: &Deadline) -> Result<Finished, ExecError> {
+    let (program, args) = argv.split_first().ok_or_else(|| ExecError::NotFound { program: String::new() })?;
+    let path = crate::exec::which(program).ok_or_else(|| ExecError::NotFound { program: program.to_string() })?;
+    let spawn_err = |source: std::io::Error| ExecError::Spawn { program: program.to_string(), source };
+    let who = lookup_user(user)
+        .ok_or_else(|| spawn_err(std::io::Error::other(format!("user {user} does not exist on this node"))))?;
+    let mut cmd = Command::new(&path);
+    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).current_dir("/");
+    minimal_env(&mut cmd, Some(&who));
+    Launch { cgroup_procs: None, new_session: true, user: Some(who), caps: Caps::default() }
+        .install(&mut cmd)
+        .map_err(spawn_err)?;
+    let mut child = cmd.spawn().map_err(spawn_err)?;
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    let command = argv.join(" ");
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {}
+            Err(source) => return Err(spawn_err(source)),
+        }
+        if deadline.expired() {
+            // The whole session: what the command forked dies with it.
+            if let Ok(pid) = i32::try_from(child.id()) {
+                let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            }
+            let _ = child.kill();
+            let until = Deadline::after(Duration::from_millis(500));
+            while !until.expired() && matches!(child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            return Err(ExecError::Timeout { command, ms: deadline.budget().as_millis() });
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    // A daemon the command left behind may hold the pipes open: wait for
+    // the output only briefly.
+    let take = |rx: mpsc::Receiver<String>| rx.recv_timeout(Duration::from_millis(200)).unwrap_or_default();
+    let (stdout, stderr) = (take(out), take(err));
+    use std::os::unix::process::ExitStatusExt;
+    match status.code() {
+        Some(0) => Ok(Finished { code: 0, stdout, stderr }),
+        Some(code) => Err(ExecError::Failed { command, code, stderr: crate::exec::one_line(&stderr) }),
+        None => Err(ExecError::Signalled { command, signal: status.signal().unwrap_or(0) }),
+    }
+}
+
+/// Read a pipe to its end on a thread, keeping the first OUTPUT_LIMIT bytes.
+fn drain(r: Option<impl Read + Send + 'static>) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        if let Some(mut r) = r {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = r.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let room = OUTPUT_LIMIT.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+            }
+        }
+        let _ = tx.send(String::from_utf8_lossy(&kept).into_owned());
+    });
+    rx
 }
 
 #[cfg(test)]

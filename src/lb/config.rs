@@ -84,6 +84,8 @@ pub struct Virtual {
     pub quiescent: bool,
     pub fallback: Option<Real>,
     pub fallbackcommand: Option<String>,
+    /// The user external checks run as (the global commanduser).
+    pub commanduser: String,
     /// Credentials and database of negotiate checks (mysql, pgsql, ldap,
     /// ftp, sip) and the RADIUS shared secret.
     pub login: Option<String>,
@@ -117,7 +119,7 @@ impl Virtual {
             CheckType::Ping => return Some(Probe::Ping),
             CheckType::External => {
                 let cmd = self.checkcommand.clone().unwrap_or_default();
-                return Some(Probe::External { argv: vec![cmd] });
+                return Some(Probe::External { argv: vec![cmd], user: self.commanduser.clone() });
             }
         };
         if !negotiate {
@@ -239,7 +241,37 @@ pub struct Config {
     /// ldirectord's maintenancedir: a file named after a real server
     /// (ip, ip:port) there takes it out of service.
     pub maintenancedir: Option<std::path::PathBuf>,
+    /// The user external checks, callback and fallbackcommand run as (haven
+    /// extension `commanduser`, default nobody: never root unless named).
+    pub commanduser: String,
     pub warnings: Vec<String>,
+}
+
+/// The user configuration commands run as unless `commanduser` says.
+pub const DEFAULT_COMMAND_USER: &str = "nobody";
+
+impl Config {
+    /// The commands this file makes haven run: external checks, callback,
+    /// fallbackcommand.
+    pub fn commands(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.callback.iter().map(String::as_str).collect();
+        for vs in &self.virtuals {
+            if vs.checktype == CheckType::External {
+                v.extend(vs.checkcommand.as_deref());
+            }
+            v.extend(vs.fallbackcommand.as_deref());
+        }
+        v
+    }
+}
+
+/// A file that makes haven run commands must be root's alone (sshd's
+/// StrictModes, crate::trust); a file without commands is only data.
+pub fn check_trust(cfg: &Config, path: &Path) -> Result<(), crate::trust::Untrusted> {
+    if cfg.commands().is_empty() {
+        return Ok(());
+    }
+    crate::trust::require_root(path)
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -420,6 +452,7 @@ impl<'a> Parser<'a> {
             quiescent: true,
             fallback: None,
             fallbackcommand: None,
+            commanduser: String::new(),
             login: None,
             passwd: None,
             database: None,
@@ -535,6 +568,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
             backend: BackendChoice::Auto,
             logfile: None,
             maintenancedir: None,
+            commanduser: DEFAULT_COMMAND_USER.into(),
             warnings: Vec::new(),
         },
         global: Shared::default(),
@@ -571,7 +605,11 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         }
     }
     p.finish_virtual()?;
-    Ok(p.cfg)
+    let mut cfg = p.cfg;
+    for v in &mut cfg.virtuals {
+        v.commanduser.clone_from(&cfg.commanduser);
+    }
+    Ok(cfg)
 }
 
 pub fn load(path: &Path) -> Result<Config, ConfigError> {

@@ -113,6 +113,7 @@ pub const KEYS: &[Key] = &[
     // Global section only.
     row("autoreload", Global, |c, v| yes_no(v, "autoreload").map(|b| c.cfg.autoreload = b), Honoured),
     row("callback", Global, |c, v| nonempty(v, "callback").map(|s| c.cfg.callback = Some(s)), Honoured),
+    row("commanduser", Global, command_user, Extension),
     row("logfile", Global, logfile, Honoured),
     row(
         "execute",
@@ -542,6 +543,18 @@ fn backend(c: &mut Ctx<'_>, v: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `commanduser = name`: who runs external checks, callback and
+/// fallbackcommand (default nobody).
+fn command_user(c: &mut Ctx<'_>, v: &str) -> Result<(), String> {
+    let name = nonempty(v, "commanduser")?;
+    let ok = name.len() <= 32 && name.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '_' | '-'));
+    if !ok {
+        return Err(format!("commanduser {name:?} is not a user name"));
+    }
+    c.cfg.commanduser = name;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::config::parse;
@@ -633,6 +646,7 @@ mod tests {
             "smtp" => "mail.example.org",
             "maintenancedir" => "/run/haven-maint",
             "backend" => "nftables",
+            "commanduser" => "nobody",
             "request" | "receive" | "login" | "passwd" | "database" | "secret" | "load" => "\"ok\"",
             "checktype" => "negotiate",
             "scheduler" => "wlc",

@@ -25,6 +25,8 @@ pub enum LbError {
     NoIpvs,
     #[error(transparent)]
     Io(#[from] crate::error::IoError),
+    #[error(transparent)]
+    Untrusted(#[from] crate::trust::Untrusted),
 }
 
 /// A configuration error reaching the backend is the daemon's (GENERIC): the
@@ -33,6 +35,7 @@ impl crate::error::OcfError for LbError {
     fn status(&self) -> crate::ocf::Status {
         match self {
             LbError::NoIpvs => crate::ocf::Status::ErrInstalled,
+            LbError::Untrusted(_) => crate::ocf::Status::ErrPerm,
             LbError::Exec(e) => crate::error::OcfError::status(e),
             _ => crate::ocf::Status::ErrGeneric,
         }

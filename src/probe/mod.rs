@@ -10,6 +10,8 @@ pub mod dns;
 pub mod http;
 pub mod ldap;
 mod ping;
+#[cfg(test)]
+mod props;
 pub mod radius;
 pub mod sql;
 pub mod text;
@@ -190,8 +192,10 @@ pub enum Probe {
     Negotiate(Box<Negotiate>),
     /// Run a command; exit code 0 means healthy. The target's address and
     /// port are appended as the last two arguments (ldirectord's convention).
+    /// It runs as `user`, unprivileged, bounded (crate::privdrop::run_command).
     External {
         argv: Vec<String>,
+        user: String,
     },
 }
 
@@ -257,12 +261,14 @@ impl Probe {
                     Err(ProbeError::Unexpected { addr, expected: expect.describe() })
                 }
             }
-            Probe::External { argv } => {
+            Probe::External { argv, user } => {
                 let mut full: Vec<String> = argv.clone();
                 full.push(addr.ip().to_string());
                 full.push(addr.port().to_string());
                 let args: Vec<&str> = full.iter().map(String::as_str).collect();
-                exec::run_ok(&args, &deadline).map(|_| ()).map_err(|source| ProbeError::External { addr, source })
+                crate::privdrop::run_command(&args, user, &deadline)
+                    .map(|_| ())
+                    .map_err(|source| ProbeError::External { addr, source })
             }
         }
     }
@@ -350,8 +356,8 @@ mod tests {
         let p = Probe::Exchange { request: b"PING\r\n".to_vec(), expect: Expect::Text("PONG".into()) };
         assert!(p.run(echo, T).is_ok());
         let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        assert!(Probe::External { argv: vec!["true".into()] }.run(addr, T).is_ok());
-        assert!(Probe::External { argv: vec!["false".into()] }.run(addr, T).is_err());
+        assert!(Probe::External { argv: vec!["true".into()], user: "nobody".into() }.run(addr, T).is_ok());
+        assert!(Probe::External { argv: vec!["false".into()], user: "nobody".into() }.run(addr, T).is_err());
     }
 
     #[test]

@@ -155,6 +155,7 @@ impl Agent for Director {
         let s = setup(ctx, false)?;
         if s.config.exists() || ctx.params.path("configfile")?.is_some() {
             let cfg = config::load(&s.config).map_err(DirectorError::from)?;
+            config::check_trust(&cfg, &s.config)?;
             choose_backend(s.backend.unwrap_or(cfg.backend)).map_err(DirectorError::from)?;
         }
         if exec::which("nft").is_none() {
@@ -166,6 +167,7 @@ impl Agent for Director {
     fn start(&self, ctx: &Ctx) -> ActionResult {
         let s = setup(ctx, true)?;
         let cfg = config::load(&s.config).map_err(DirectorError::from)?;
+        config::check_trust(&cfg, &s.config)?;
         choose_backend(s.backend.unwrap_or(cfg.backend)).map_err(DirectorError::from)?;
         if exec::which("nft").is_none() {
             return Err(exec::ExecError::NotFound { program: "nft".into() }.into());

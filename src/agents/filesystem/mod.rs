@@ -40,7 +40,7 @@ impl<S: System> Agent for Filesystem<S> {
 
     fn validate(&self, ctx: &Ctx) -> ActionResult {
         let cfg = prepare(ctx)?;
-        check_node(&cfg)?;
+        check_node(&cfg, &ctx.deadline)?;
         Ok(Status::Success)
     }
 
@@ -65,7 +65,7 @@ impl<S: System> Agent for Filesystem<S> {
         if !below.is_empty() {
             return Err(FsError::Submounts { dir: mp, below: below.join(", ") }.into());
         }
-        check_node(&cfg)?;
+        check_node(&cfg, &ctx.deadline)?;
         if cfg.create_directory {
             sys.create_dir(&mp, dl)?
                 .map_err(|source| FsError::Io(crate::error::IoError::new("create", mp.clone(), source)))?;
@@ -172,12 +172,14 @@ fn prepare(ctx: &Ctx) -> Result<Config, AgentError> {
 
 /// What this node must have: kernel support, the mount helper, the device,
 /// the quota tool when quotas are asked for.
-fn check_node(cfg: &Config) -> Result<(), AgentError> {
+fn check_node(cfg: &Config, dl: &Deadline) -> Result<(), AgentError> {
     let name = kinds::kernel_name(&cfg.fstype).to_string();
     if cfg.fstype != "none" && !kinds::kernel_types().contains(&name) {
         // The module may just not be loaded yet.
         if exec::which("modprobe").is_some() {
-            let _ = exec::run(&["modprobe", "-q", &name], &Deadline::after(Duration::from_secs(5)));
+            // Within the action's deadline, not a fixed few seconds: loading
+            // ocfs2 or gfs2 with their dependencies can take longer.
+            let _ = exec::run(&["modprobe", "-q", &name], &dl.within(Duration::from_secs(30)));
         }
         if !kinds::kernel_types().contains(&name) {
             return Err(FsError::NotSupported { fstype: cfg.fstype.clone() }.into());

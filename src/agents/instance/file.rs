@@ -343,7 +343,7 @@ impl Parser<'_> {
         let stop_timeout = self.duration(&s.stop_timeout, &what("stop_timeout"))?.unwrap_or(DEFAULT_STOP_TIMEOUT);
         let start_timeout = self.duration(&s.start_timeout, &what("start_timeout"))?;
         let probe = match &s.probe {
-            Some(p) => Some(self.probe(p, &name)?),
+            Some(p) => Some(self.probe(p, &name, user.as_deref())?),
             None => None,
         };
         let caps = self.caps(&s.capabilities, &what)?;
@@ -509,7 +509,7 @@ impl Parser<'_> {
         }
     }
 
-    fn probe(&self, sp: &Spanned<RawProbe>, service: &str) -> Result<Check, InstanceError> {
+    fn probe(&self, sp: &Spanned<RawProbe>, service: &str, user: Option<&str>) -> Result<Check, InstanceError> {
         let p = sp.get_ref();
         let kind = p.kind.get_ref().as_str();
         let at = p.kind.span().start;
@@ -647,7 +647,10 @@ impl Parser<'_> {
                     v.push(self.expand(a)?);
                 }
                 let describe = format!("external {}", v.join(" "));
-                (Probe::External { argv: v }, describe)
+                // As the service's user (nobody when the file names none),
+                // never as the agent's root.
+                let user = user.unwrap_or(super::DEFAULT_USER).to_string();
+                (Probe::External { argv: v, user }, describe)
             }
         };
         Ok(Check { probe, target, timeout, describe })
@@ -782,7 +785,9 @@ probe = { type = "connect", port = 8080, timeout = "500ms" }
         assert_eq!(probe(r#"{ type = "imap" }"#).unwrap().target.port(), 143);
         assert_eq!(probe(r#"{ type = "pop" }"#).unwrap().target.port(), 110);
         let ext = probe(r#"{ type = "external", argv = ["/usr/lib/check", "{{hostname}}"], port = 25 }"#).unwrap();
-        assert!(matches!(&ext.probe, Probe::External { argv } if argv[1] == "web1.example.org"));
+        assert!(
+            matches!(&ext.probe, Probe::External { argv, user } if argv[1] == "web1.example.org" && user == "nobody")
+        );
         let ex = probe(r#"{ type = "exchange", port = 6379, send = "PING\r\n", expect_regex = "^\\+PONG" }"#).unwrap();
         assert!(matches!(&ex.probe, Probe::Exchange { request, .. } if request == b"PING\r\n"));
         assert!(probe(r#"{ type = "http", verify = true }"#).is_err(), "verify is for https only");

@@ -405,16 +405,23 @@ fn check_node(cfg: &Config, f: &InstanceFile) -> Result<BTreeMap<String, User>, 
     Ok(users)
 }
 
+fn lookup_uid(name: &str) -> Option<u32> {
+    process::lookup_user(name).map(|u| u.uid)
+}
+
 /// A delegated file (owned by `uid`, not root) may run its services only as
-/// that user, without capabilities, and no external probe (the agent would
-/// run it as root).
+/// that user, without capabilities, and its external probe as that user (or
+/// nobody).
 fn check_delegated(f: &InstanceFile, svc: &Service, user: &User, uid: u32) -> Result<(), InstanceError> {
     let why = if user.uid != uid {
         format!("service {} would run as {} (uid {})", svc.name, user.name, user.uid)
     } else if !svc.caps.is_empty() {
         format!("service {} asks for capabilities ({})", svc.name, svc.caps.names())
-    } else if svc.probe.as_ref().is_some_and(|c| matches!(c.probe, crate::probe::Probe::External { .. })) {
-        format!("service {} has an external probe, which the agent runs itself", svc.name)
+    } else if let Some(crate::probe::Probe::External { user: probe_user, .. }) = svc.probe.as_ref().map(|c| &c.probe) {
+        if lookup_uid(probe_user) == Some(uid) || probe_user == DEFAULT_USER {
+            return Ok(());
+        }
+        format!("service {}'s external probe would run as {probe_user}", svc.name)
     } else {
         return Ok(());
     };
