@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from lab_helpers import BenchError, ip, require_tools
+
 ROOT = Path(__file__).resolve().parent.parent
 PORT = 8080
 WALL_TARGET_S = 1.0
@@ -78,19 +80,20 @@ def main() -> int:
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root (network namespaces)")
-    for tool in ("ip", "nginx"):
-        if not shutil.which(tool):
-            raise SystemExit(f"{tool} is needed (apt-get install -y {'iproute2' if tool == 'ip' else 'nginx-light'})")
+    try:
+        require_tools((("ip", "iproute2"), ("nginx", "nginx-light")))
+    except BenchError as e:
+        raise SystemExit(str(e))
     if not Path(args.haven).exists():
         raise SystemExit(f"{args.haven} does not exist: cargo build --release first")
     sizes = [int(s) for s in args.sizes.split(",")]
     ns = f"hvbench-dir-{os.getpid()}"
     tmp = Path(tempfile.mkdtemp(prefix="hvbench-dir-"))
     nginx = None
-    subprocess.run(["ip", "netns", "add", ns], check=True)
+    ip("netns", "add", ns)
     missed = []
     try:
-        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        ip("-n", ns, "link", "set", "lo", "up")
         (tmp / "nginx.conf").write_text(NGINX_CONF.format(dir=tmp, port=PORT))
         nginx = subprocess.Popen(["ip", "netns", "exec", ns, "nginx", "-c", str(tmp / "nginx.conf"), "-g", "daemon off;"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -117,7 +120,7 @@ def main() -> int:
             except ProcessLookupError:
                 pass
             nginx.wait(timeout=10)
-        subprocess.run(["ip", "netns", "del", ns], check=False)
+        ip("netns", "del", ns, check=False)
         shutil.rmtree(tmp, ignore_errors=True)
     return 1 if (missed and args.check) else 0
 
