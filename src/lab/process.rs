@@ -6,6 +6,12 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
+/// SIGKILL to a lab process (one found in the lab's namespaces or recorded
+/// by the lab); gone already is fine.
+fn sigkill(pid: i32) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+}
+
 /// Running and not a zombie.
 pub fn alive(pid: i32) -> bool {
     if pid <= 0 {
@@ -56,10 +62,7 @@ pub fn kill_all_in(inodes: &HashSet<u64>, limit: Duration) -> usize {
             return pids.len();
         }
         for pid in pids {
-            // SAFETY: kill(2) on a pid found in the lab's namespaces.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-            }
+            sigkill(pid);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -81,10 +84,7 @@ pub fn kill_pid(pid: i32, program: &str, limit: Duration) -> bool {
     if !alive(pid) || !runs(pid, program) {
         return true;
     }
-    // SAFETY: kill(2) on a pid the lab recorded for its own process.
-    unsafe {
-        libc::kill(pid, libc::SIGKILL);
-    }
+    sigkill(pid);
     let deadline = crate::ocf::Deadline::after(limit);
     while alive(pid) && !deadline.expired() {
         std::thread::sleep(Duration::from_millis(10));
