@@ -1,138 +1,36 @@
-//! The error every agent action returns, and the one place where errors
-//! become OCF exit codes.
+//! The error every agent action returns (see [`crate::ocf::error`]), and the
+//! one path-annotated I/O error the modules share (youki's
+//! `WrappedIoError`) instead of an `Io { op, path, source }` variant each.
 
-use crate::agents::director::DirectorError;
-use crate::agents::filesystem::FsError;
-use crate::agents::instance::InstanceError;
-use crate::agents::vip::VipError;
-use crate::exec::ExecError;
-use crate::mount::guard::Hung;
-use crate::net::NetError;
-use crate::ocf::deadline::DeadlineExceeded;
-use crate::ocf::params::ParamError;
-use crate::ocf::{Action, Status};
+pub use crate::ocf::error::{AgentError, OcfError};
+use std::fmt::Display;
 
+/// An I/O operation that failed on a named object (a path, a socket, a
+/// process): "failed to create /run/haven/x: Permission denied".
 #[derive(Debug, thiserror::Error)]
-pub enum AgentError {
-    #[error(transparent)]
-    Param(#[from] ParamError),
-    #[error(transparent)]
-    Deadline(#[from] DeadlineExceeded),
-    #[error(transparent)]
-    Net(#[from] NetError),
-    #[error(transparent)]
-    Vip(#[from] VipError),
-    #[error(transparent)]
-    Fs(#[from] FsError),
-    #[error(transparent)]
-    Director(#[from] DirectorError),
-    #[error(transparent)]
-    Instance(#[from] InstanceError),
-    #[error(transparent)]
-    Exec(#[from] ExecError),
-    #[error(transparent)]
-    Hung(#[from] Hung),
-    #[error("action '{0}' is not implemented by this agent")]
-    Unimplemented(Action),
+#[error("failed to {op} {object}: {source}")]
+pub struct IoError {
+    pub op: &'static str,
+    pub object: String,
+    #[source]
+    pub source: std::io::Error,
 }
 
-impl AgentError {
-    /// The OCF exit code for this error. Pacemaker treats these differently:
-    /// GENERIC is recovered in place, INSTALLED/PERM ban the node,
-    /// CONFIGURED stops the resource everywhere.
-    pub fn status(&self) -> Status {
-        match self {
-            AgentError::Param(_) => Status::ErrConfigured,
-            AgentError::Deadline(_) => Status::ErrGeneric,
-            AgentError::Net(e) => net_status(e),
-            AgentError::Unimplemented(_) => Status::ErrUnimplemented,
-            AgentError::Vip(e) => match e {
-                VipError::NoInterface { .. }
-                | VipError::Clone
-                | VipError::LabelTooLong { .. }
-                | VipError::LoopbackNic => Status::ErrConfigured,
-                VipError::NoNamespace { .. } => Status::ErrInstalled,
-                VipError::NoRoute { .. }
-                | VipError::LinkDown { .. }
-                | VipError::Duplicate { .. }
-                | VipError::DadFailed { .. }
-                | VipError::DadTimeout { .. }
-                | VipError::Elsewhere { .. }
-                | VipError::Mismatch { .. }
-                | VipError::StillPresent { .. }
-                | VipError::NotSuppressed { .. }
-                | VipError::State { .. } => Status::ErrGeneric,
-                VipError::Net(e) => net_status(e),
-            },
-            AgentError::Exec(e) => exec_status(e),
-            AgentError::Instance(e) => match e {
-                InstanceError::File { .. } => Status::ErrConfigured,
-                InstanceError::ReadFile { .. }
-                | InstanceError::NoCgroup { .. }
-                | InstanceError::NoUser { .. }
-                | InstanceError::NoProgram { .. } => Status::ErrInstalled,
-                InstanceError::Exec(e) => exec_status(e),
-                InstanceError::NotMounted { .. }
-                | InstanceError::NoDatadir { .. }
-                | InstanceError::NoAddress { .. }
-                | InstanceError::Cgroup { .. }
-                | InstanceError::Spawn { .. }
-                | InstanceError::Exited { .. }
-                | InstanceError::NotReady { .. }
-                | InstanceError::ServiceDown { .. }
-                | InstanceError::ProbeFailed { .. }
-                | InstanceError::Survivors { .. }
-                | InstanceError::Stray { .. }
-                | InstanceError::NotStarted { .. }
-                | InstanceError::Io { .. }
-                | InstanceError::Mismatch { .. }
-                | InstanceError::Hung(_) => Status::ErrGeneric,
-            },
-            AgentError::Director(e) => match e {
-                DirectorError::Config(_) | DirectorError::NoService => Status::ErrConfigured,
-                DirectorError::Backend(crate::lb::LbError::NoIpvs) => Status::ErrInstalled,
-                DirectorError::Backend(crate::lb::LbError::Exec(e)) => exec_status(e),
-                DirectorError::Backend(_)
-                | DirectorError::Io { .. }
-                | DirectorError::Died { .. }
-                | DirectorError::Slow { .. }
-                | DirectorError::Stale { .. }
-                | DirectorError::KernelDiffers { .. }
-                | DirectorError::TableLeft { .. } => Status::ErrGeneric,
-            },
-            AgentError::Hung(_) => Status::ErrGeneric,
-            AgentError::Fs(e) => match e {
-                FsError::Clone { .. } => Status::ErrConfigured,
-                FsError::NotSupported { .. }
-                | FsError::HelperMissing { .. }
-                | FsError::DeviceMissing { .. }
-                | FsError::QuotaTool { .. } => Status::ErrInstalled,
-                FsError::Exec(e) | FsError::Mount { source: e, .. } => exec_status(e),
-                FsError::OtherDevice { .. }
-                | FsError::Submounts { .. }
-                | FsError::Mismatch { .. }
-                | FsError::NotMounted { .. }
-                | FsError::Fsck { .. }
-                | FsError::Busy { .. }
-                | FsError::Unmount { .. }
-                | FsError::Io { .. }
-                | FsError::StatusMismatch { .. }
-                | FsError::Hung(_) => Status::ErrGeneric,
-            },
-        }
+impl IoError {
+    pub fn new(op: &'static str, object: impl Display, source: std::io::Error) -> IoError {
+        IoError { op, object: object.to_string(), source }
+    }
+
+    /// For `map_err`: `fs::read(&p).map_err(IoError::at("read", p.display()))?`.
+    pub fn at(op: &'static str, object: impl Display) -> impl FnOnce(std::io::Error) -> IoError {
+        let object = object.to_string();
+        move |source| IoError { op, object, source }
+    }
+
+    /// The errno behind the failure, if any.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.source.raw_os_error()
     }
 }
 
-fn exec_status(e: &ExecError) -> Status {
-    match e {
-        ExecError::NotFound { .. } => Status::ErrInstalled,
-        _ => Status::ErrGeneric,
-    }
-}
-
-fn net_status(e: &NetError) -> Status {
-    match e.errno() {
-        Some(libc::EPERM) | Some(libc::EACCES) => Status::ErrPerm,
-        _ => Status::ErrGeneric,
-    }
-}
+impl OcfError for IoError {}

@@ -4,7 +4,7 @@
 
 use crate::ocf::Deadline;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ const SEARCH_PATH: &[&str] = &["/usr/local/sbin", "/usr/local/bin", "/usr/sbin",
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
-    #[error("{program} is not installed (looked in {})", SEARCH_PATH.join(":"))]
+    #[error("{program} is not installed (no executable of that name in {})", SEARCH_PATH.join(":"))]
     NotFound { program: String },
     #[error("failed to run {program}: {source}")]
     Spawn { program: String, source: std::io::Error },
@@ -26,12 +26,21 @@ pub enum ExecError {
     Signalled { command: String, signal: i32 },
 }
 
-/// Find a program by name on the search path (or accept an absolute path).
-pub fn which(program: &str) -> Option<PathBuf> {
-    if program.starts_with('/') {
-        return Path::new(program).is_file().then(|| PathBuf::from(program));
+impl crate::error::OcfError for ExecError {
+    fn status(&self) -> crate::ocf::Status {
+        match self {
+            ExecError::NotFound { .. } => crate::ocf::Status::ErrInstalled,
+            _ => crate::ocf::Status::ErrGeneric,
+        }
     }
-    SEARCH_PATH.iter().map(|d| Path::new(d).join(program)).find(|p| p.is_file())
+}
+
+/// Find an executable program by name on the search path (or accept an
+/// absolute path), through the `which` crate: a file without the execute bit
+/// is not a program, so it is reported as not installed (OCF_ERR_INSTALLED)
+/// instead of failing at spawn (OCF_ERR_GENERIC).
+pub fn which(program: &str) -> Option<PathBuf> {
+    which::which_in_global(program, Some(SEARCH_PATH.join(":"))).ok()?.next()
 }
 
 /// What a finished program printed.
@@ -69,7 +78,7 @@ fn run_inner(argv: &[&str], input: Option<&[u8]>, deadline: &Deadline) -> Result
         .stderr(Stdio::piped())
         .env("LC_ALL", "C")
         .spawn()
-        .map_err(|source| ExecError::Spawn { program: program.to_string(), source })?;
+        .map_err(|source| spawn_error(program, source))?;
     if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
         use std::io::Write;
         let data = data.to_vec();
@@ -124,6 +133,17 @@ fn run_inner(argv: &[&str], input: Option<&[u8]>, deadline: &Deadline) -> Result
     }
 }
 
+/// A program that vanished or lost its execute bit between lookup and spawn
+/// is not installed either.
+fn spawn_error(program: &str, source: std::io::Error) -> ExecError {
+    match source.kind() {
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
+            ExecError::NotFound { program: program.to_string() }
+        }
+        _ => ExecError::Spawn { program: program.to_string(), source },
+    }
+}
+
 /// Run `argv` and require exit code 0.
 pub fn run_ok(argv: &[&str], deadline: &Deadline) -> Result<Finished, ExecError> {
     let f = run(argv, deadline)?;
@@ -157,6 +177,26 @@ mod tests {
         assert!(matches!(e, ExecError::Failed { .. }));
         assert!(e.to_string().contains("nonexistent-haven-path"), "{e}");
         assert!(matches!(run(&["no-such-program-haven"], &d), Err(ExecError::NotFound { .. })));
+    }
+
+    #[test]
+    fn a_program_without_the_execute_bit_is_not_installed() {
+        use crate::error::OcfError;
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("haven-exec-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let prog = dir.join("not-executable");
+        std::fs::write(&prog, "#!/bin/sh\nexit 0\n").unwrap();
+        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let p = prog.to_str().unwrap();
+        assert_eq!(which(p), None);
+        let e = run(&[p], &Deadline::after(Duration::from_secs(5))).unwrap_err();
+        assert!(matches!(e, ExecError::NotFound { .. }), "{e}");
+        assert_eq!(e.status(), crate::ocf::Status::ErrInstalled);
+        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(which(p).as_deref(), Some(prog.as_path()));
+        assert!(which("sh").is_some_and(|p| p.is_absolute()));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

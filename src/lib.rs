@@ -5,9 +5,16 @@ pub mod agents;
 pub mod error;
 pub mod exec;
 pub mod generate;
+pub mod host;
 pub mod lab;
 pub mod lb;
 pub mod mount;
 pub mod net;
 pub mod ocf;
+pub mod privdrop;
 pub mod probe;
+#[cfg(test)]
+pub(crate) mod property;
+pub mod safe_file;
+pub mod trust;
+pub mod xml;

@@ -8,7 +8,8 @@ pub mod vip;
 use crate::ocf::Agent;
 
 /// Every agent, in the order `haven agents` lists them.
-pub static ALL: &[&dyn Agent] = &[&vip::Vip, &filesystem::Filesystem, &director::Director, &instance::Instance];
+pub static ALL: &[&dyn Agent] =
+    &[&vip::Vip, &filesystem::Filesystem(filesystem::Linux), &director::Director, &instance::Instance];
 
 pub fn find(name: &str) -> Option<&'static dyn Agent> {
     ALL.iter().copied().find(|a| a.spec().name == name)

@@ -5,20 +5,16 @@
 //! cluster (address, storage, fencing, service) for lint.
 
 use super::model::AgentRef;
-use std::cell::RefCell;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetadataError {
-    #[error("failed to run crm_resource --show-metadata {agent}: {source}")]
-    Spawn { agent: String, source: std::io::Error },
-    #[error("crm_resource --show-metadata {agent} did not finish within {secs} s")]
-    Timeout { agent: String, secs: u64 },
-    #[error("crm_resource --show-metadata {agent} failed: {stderr}")]
-    Failed { agent: String, stderr: String },
+    #[error("failed to read the meta-data of {agent}: {source}")]
+    Run { agent: String, source: crate::exec::ExecError },
     #[error("failed to parse the meta-data of {agent}: {why}")]
     Xml { agent: String, why: String },
 }
@@ -28,6 +24,8 @@ pub enum MetadataError {
 pub struct ParamInfo {
     pub names: Vec<String>,
     pub required: Vec<String>,
+    /// The actions (operation names) the agent declares.
+    pub actions: Vec<String>,
     /// Where the names came from, for messages.
     pub source: String,
 }
@@ -59,6 +57,7 @@ pub fn haven_params(kind: &str) -> Option<ParamInfo> {
     Some(ParamInfo {
         names: spec.params.iter().map(|p| p.name.to_string()).collect(),
         required: spec.params.iter().filter(|p| p.required).map(|p| p.name.to_string()).collect(),
+        actions: spec.actions.iter().map(|a| a.action.as_str().to_string()).collect(),
         source: format!("haven's {kind} meta-data"),
     })
 }
@@ -133,19 +132,40 @@ pub fn cloneable_fstype(fstype: &str) -> bool {
 /// Where lint looks up parameter names.
 pub trait Catalog {
     fn params(&self, agent: &AgentRef) -> Option<ParamInfo>;
+    /// Look up many agents at once (ahead of `params` for each).
+    fn prefetch(&self, _agents: &[AgentRef]) {}
 }
 
+/// What LSB init scripts, systemd units and `service:` resources declare:
+/// no parameters, and the actions Pacemaker runs them with.
+fn script_info(agent: &AgentRef) -> ParamInfo {
+    ParamInfo {
+        names: Vec::new(),
+        required: Vec::new(),
+        actions: ["start", "stop", "monitor", "status", "meta-data"].iter().map(|a| a.to_string()).collect(),
+        source: format!("the {} class (its resources take no parameters)", agent.class),
+    }
+}
+
+/// Installed agents' meta-data, looked up once per agent per process.
+fn cache() -> &'static Mutex<BTreeMap<String, Option<ParamInfo>>> {
+    static CACHE: OnceLock<Mutex<BTreeMap<String, Option<ParamInfo>>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(BTreeMap::new()))
+}
+
+/// How many `crm_resource` run at once: each is a short-lived process
+/// mostly waiting on the agent's shell script.
+const PARALLEL_LOOKUPS: usize = 8;
+
 /// haven's own agents, plus the agents installed on this machine (through
-/// `crm_resource --show-metadata`) when `installed` is true. Results are
-/// cached per agent.
+/// `crm_resource --show-metadata`) when `installed` is true.
 pub struct SystemCatalog {
     installed: bool,
-    cache: RefCell<BTreeMap<String, Option<ParamInfo>>>,
 }
 
 impl SystemCatalog {
     pub fn new(installed: bool) -> SystemCatalog {
-        SystemCatalog { installed, cache: RefCell::new(BTreeMap::new()) }
+        SystemCatalog { installed: installed && crate::exec::which("crm_resource").is_some() }
     }
 }
 
@@ -154,93 +174,114 @@ impl Catalog for SystemCatalog {
         if agent.is_haven() {
             return haven_params(&agent.kind);
         }
-        if !self.installed || which("crm_resource").is_none() {
+        if matches!(agent.class.as_str(), "lsb" | "systemd" | "service") {
+            return Some(script_info(agent));
+        }
+        if !self.installed {
             return None;
         }
         let key = agent.to_string();
-        if let Some(hit) = self.cache.borrow().get(&key) {
+        if let Some(hit) = cache().lock().ok()?.get(&key) {
             return hit.clone();
         }
         // An agent that is not installed here, or whose meta-data is
         // broken, is simply not checked: lint says what it could check.
         let found = installed_params(&key).ok();
-        self.cache.borrow_mut().insert(key, found.clone());
+        cache().lock().ok()?.insert(key, found.clone());
         found
     }
-}
 
-fn which(tool: &str) -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
-    std::env::split_paths(&path).map(|d| d.join(tool)).find(|p| p.is_file())
+    fn prefetch(&self, agents: &[AgentRef]) {
+        if !self.installed {
+            return;
+        }
+        let mut todo: Vec<String> = agents
+            .iter()
+            .filter(|a| a.class == "ocf" || a.class == "stonith")
+            .filter(|a| !a.is_haven())
+            .map(|a| a.to_string())
+            .collect();
+        todo.sort();
+        todo.dedup();
+        if let Ok(c) = cache().lock() {
+            todo.retain(|k| !c.contains_key(k));
+        }
+        let chunk = todo.len().div_ceil(PARALLEL_LOOKUPS).max(1);
+        std::thread::scope(|scope| {
+            for part in todo.chunks(chunk) {
+                scope.spawn(move || {
+                    for key in part {
+                        let found = installed_params(key).ok();
+                        if let Ok(mut c) = cache().lock() {
+                            c.insert(key.clone(), found);
+                        }
+                    }
+                });
+            }
+        });
+    }
 }
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Run `crm_resource --show-metadata AGENT` (argv, bounded in time) and
-/// read the parameter names.
+/// Run `crm_resource --show-metadata AGENT` (through [`crate::exec`]:
+/// argv, bounded in time) and read the parameter names.
 pub fn installed_params(agent: &str) -> Result<ParamInfo, MetadataError> {
-    let xml = run_metadata(agent)?;
-    parse_params(agent, &xml)
+    let deadline = crate::ocf::Deadline::after(METADATA_TIMEOUT);
+    let out = crate::exec::run_ok(&["crm_resource", "--show-metadata", agent], &deadline)
+        .map_err(|source| MetadataError::Run { agent: agent.to_string(), source })?;
+    read_metadata(agent, &out.stdout)
 }
 
-fn run_metadata(agent: &str) -> Result<String, MetadataError> {
-    let tool = which("crm_resource").unwrap_or_else(|| "crm_resource".into());
-    let mut child = Command::new(tool)
-        .args(["--show-metadata", agent])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|source| MetadataError::Spawn { agent: agent.to_string(), source })?;
-    // Readers on their own threads, so a large document cannot block the
-    // child on a full pipe while we wait for it.
-    let reader = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_string(&mut s);
-            }
-            s
-        })
-    };
-    let out = reader(child.stdout.take().map(|r| Box::new(r) as Box<dyn Read + Send>));
-    let err = reader(child.stderr.take().map(|r| Box::new(r) as Box<dyn Read + Send>));
-    let started = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if started.elapsed() < METADATA_TIMEOUT => std::thread::sleep(Duration::from_millis(10)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(MetadataError::Timeout { agent: agent.to_string(), secs: METADATA_TIMEOUT.as_secs() });
-            }
-            Err(source) => return Err(MetadataError::Spawn { agent: agent.to_string(), source }),
-        }
-    };
-    let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default();
-    if !status.success() {
-        return Err(MetadataError::Failed { agent: agent.to_string(), stderr: stderr.trim().to_string() });
-    }
-    Ok(stdout)
+/// The value of attribute `name` of an element, unescaped.
+fn attribute(e: &BytesStart<'_>, name: &str) -> Option<String> {
+    let a = e.try_get_attribute(name).ok()??;
+    a.unescape_value().ok().map(|v| v.into_owned())
 }
 
-/// The `<parameter name=.. required=..>` entries of a meta-data document.
-pub fn parse_params(agent: &str, xml: &str) -> Result<ParamInfo, MetadataError> {
-    // Agents' meta-data starts with a DOCTYPE (ra-api-1.dtd).
-    let options = roxmltree::ParsingOptions { allow_dtd: true, ..roxmltree::ParsingOptions::default() };
-    let doc = roxmltree::Document::parse_with_options(xml, options)
-        .map_err(|e| MetadataError::Xml { agent: agent.to_string(), why: e.to_string() })?;
+/// The `<parameter name=.. required=..>` and `<action name=..>` entries of
+/// a meta-data document (an OCF agent's or a Pacemaker daemon's), read
+/// with quick-xml's pull parser.
+pub fn read_metadata(agent: &str, xml: &str) -> Result<ParamInfo, MetadataError> {
     let mut info = ParamInfo { source: format!("the installed {agent} meta-data"), ..ParamInfo::default() };
-    for p in doc.descendants().filter(|n| n.has_tag_name("parameter")) {
-        let Some(name) = p.attribute("name") else { continue };
-        info.names.push(name.to_string());
-        if matches!(p.attribute("required"), Some("1" | "true")) {
-            info.required.push(name.to_string());
+    let mut reader = Reader::from_str(xml);
+    let mut parameters = false;
+    let mut depth = 0usize;
+    loop {
+        let event = reader.read_event().map_err(|e| MetadataError::Xml {
+            agent: agent.to_string(),
+            why: format!("at byte {}: {e}", reader.buffer_position()),
+        })?;
+        let (e, empty) = match &event {
+            Event::Start(e) => (e, false),
+            Event::Empty(e) => (e, true),
+            Event::End(_) => {
+                depth = depth.saturating_sub(1);
+                continue;
+            }
+            Event::Eof => break,
+            _ => continue,
+        };
+        if !empty {
+            depth += 1;
+        }
+        match e.local_name().as_ref() {
+            b"parameters" => parameters = true,
+            b"parameter" => {
+                let Some(name) = attribute(e, "name") else { continue };
+                if matches!(attribute(e, "required").as_deref(), Some("1" | "true")) {
+                    info.required.push(name.clone());
+                }
+                info.names.push(name);
+            }
+            b"action" => info.actions.extend(attribute(e, "name")),
+            _ => {}
         }
     }
-    if info.names.is_empty() && !doc.descendants().any(|n| n.has_tag_name("parameters")) {
+    if depth != 0 {
+        return Err(MetadataError::Xml { agent: agent.to_string(), why: "the document ends inside an element".into() });
+    }
+    if info.names.is_empty() && !parameters {
         return Err(MetadataError::Xml { agent: agent.to_string(), why: "no <parameters> element".into() });
     }
     Ok(info)
@@ -265,11 +306,13 @@ mod tests {
         let xml = r#"<?xml version="1.0"?><!DOCTYPE resource-agent SYSTEM "ra-api-1.dtd">
             <resource-agent name="x"><parameters>
             <parameter name="a" required="1"><content type="string"/></parameter>
-            <parameter name="b"/></parameters></resource-agent>"#;
-        let p = parse_params("ocf:t:x", xml).unwrap();
+            <parameter name="b"/></parameters><actions><action name="start" timeout="20s"/></actions></resource-agent>"#;
+        let p = read_metadata("ocf:t:x", xml).unwrap();
         assert_eq!(p.names, vec!["a", "b"]);
         assert_eq!(p.required, vec!["a"]);
-        assert!(parse_params("ocf:t:x", "<nope").is_err());
+        assert_eq!(p.actions, vec!["start"]);
+        assert!(read_metadata("ocf:t:x", "<nope").is_err());
+        assert!(read_metadata("ocf:t:x", "<a><parameters>").is_err());
     }
 
     #[test]

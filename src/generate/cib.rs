@@ -3,9 +3,9 @@
 //! takes. Promotable clones are clones with promotable=true; the
 //! deprecated master element is never written.
 
-use super::pacemaker::{Cln, Config, Constraint, Grp, Item, Prim};
-use crate::ocf::xml::escape;
-use std::fmt::Write;
+use super::model::Rule;
+use super::pacemaker::{CloneConf, Config, Constraint, GroupConf, Item, NodeConf, OrderConf, PrimitiveConf};
+use crate::xml::Xml;
 
 /// The schema the CIB declares (pacemaker-3.9 ships with Pacemaker 2.1.5).
 pub const VALIDATE_WITH: &str = "pacemaker-3.9";
@@ -13,249 +13,192 @@ pub const VALIDATE_WITH: &str = "pacemaker-3.9";
 /// the cluster that loads it.
 pub const CRM_FEATURE_SET: &str = "3.16.1";
 
-/// A comment that cannot end the comment early.
-pub fn comment(text: &str) -> String {
-    format!("<!-- {} -->", text.replace("--", "- -"))
+struct Out {
+    x: Xml,
 }
 
-struct Out {
-    x: String,
+/// An optional attribute.
+fn opt<'a>(attrs: &mut Vec<(&'static str, &'a str)>, name: &'static str, v: Option<&'a str>) {
+    if let Some(v) = v {
+        attrs.push((name, v));
+    }
 }
 
 impl Out {
-    fn line(&mut self, depth: usize, s: &str) {
-        for _ in 0..depth {
-            self.x.push_str("  ");
-        }
-        self.x.push_str(s);
-        self.x.push('\n');
-    }
-
-    fn nvset(&mut self, depth: usize, tag: &str, id: &str, pairs: &[(String, String)]) {
+    fn nvset(&mut self, tag: &str, id: &str, pairs: &[(String, String)]) {
         if pairs.is_empty() {
             return;
         }
-        self.line(depth, &format!("<{tag} id=\"{}\">", escape(id)));
+        self.x.open(tag, &[("id", id)]);
         for (k, v) in pairs {
-            self.line(
-                depth + 1,
-                &format!(
-                    "<nvpair id=\"{}\" name=\"{}\" value=\"{}\"/>",
-                    escape(&format!("{id}-{k}")),
-                    escape(k),
-                    escape(v)
-                ),
-            );
+            self.x.empty("nvpair", &[("id", &format!("{id}-{k}")), ("name", k), ("value", v)]);
         }
-        self.line(depth, &format!("</{tag}>"));
+        self.x.close(tag);
     }
 
-    fn primitive(&mut self, depth: usize, p: &Prim) {
-        if let Some(c) = &p.comment {
-            self.line(depth, &comment(c));
+    fn comment(&mut self, text: &Option<String>) {
+        if let Some(c) = text {
+            self.x.comment(c);
         }
-        let provider = p.agent.provider.as_ref().map(|v| format!(" provider=\"{}\"", escape(v))).unwrap_or_default();
-        let open = format!(
-            "<primitive id=\"{}\" class=\"{}\"{provider} type=\"{}\">",
-            escape(&p.id),
-            escape(&p.agent.class),
-            escape(&p.agent.kind)
-        );
-        self.line(depth, &open);
-        self.nvset(depth + 1, "instance_attributes", &format!("{}-instance_attributes", p.id), &p.params);
-        self.nvset(depth + 1, "meta_attributes", &format!("{}-meta_attributes", p.id), &p.meta);
+    }
+
+    fn primitive(&mut self, p: &PrimitiveConf) {
+        self.comment(&p.comment);
+        let mut attrs = vec![("id", p.id.as_str()), ("class", p.agent.class.as_str())];
+        opt(&mut attrs, "provider", p.agent.provider.as_deref());
+        attrs.push(("type", &p.agent.kind));
+        self.x.open("primitive", &attrs);
+        self.nvset("instance_attributes", &format!("{}-instance_attributes", p.id), &p.params);
+        self.nvset("meta_attributes", &format!("{}-meta_attributes", p.id), &p.meta);
         if !p.ops.is_empty() {
-            self.line(depth + 1, "<operations>");
+            self.x.open("operations", &[]);
             for op in &p.ops {
-                let mut s = format!(
-                    "<op id=\"{}\" name=\"{}\" interval=\"{}\"",
-                    escape(&op.id(&p.id)),
-                    escape(&op.name),
-                    escape(&op.interval)
-                );
-                if let Some(t) = &op.timeout {
-                    let _ = write!(s, " timeout=\"{}\"", escape(t));
-                }
-                if let Some(r) = op.role {
-                    let _ = write!(s, " role=\"{}\"", r.as_str());
-                }
-                if let Some(f) = &op.on_fail {
-                    let _ = write!(s, " on-fail=\"{}\"", escape(f));
-                }
-                s.push_str("/>");
-                self.line(depth + 2, &s);
+                let id = op.id(&p.id);
+                let mut attrs = vec![("id", id.as_str()), ("name", &op.name), ("interval", &op.interval)];
+                opt(&mut attrs, "timeout", op.timeout.as_deref());
+                opt(&mut attrs, "role", op.role.map(|r| r.as_str()));
+                opt(&mut attrs, "on-fail", op.on_fail.as_deref());
+                self.x.empty("op", &attrs);
             }
-            self.line(depth + 1, "</operations>");
+            self.x.close("operations");
         }
-        self.line(depth, "</primitive>");
+        self.x.close("primitive");
     }
 
-    fn group(&mut self, depth: usize, g: &Grp) {
-        if let Some(c) = &g.comment {
-            self.line(depth, &comment(c));
-        }
-        self.line(depth, &format!("<group id=\"{}\">", escape(&g.id)));
-        self.nvset(depth + 1, "meta_attributes", &format!("{}-meta_attributes", g.id), &g.meta);
+    fn group(&mut self, g: &GroupConf) {
+        self.comment(&g.comment);
+        self.x.open("group", &[("id", &g.id)]);
+        self.nvset("meta_attributes", &format!("{}-meta_attributes", g.id), &g.meta);
         for m in &g.members {
-            self.primitive(depth + 1, m);
+            self.primitive(m);
         }
-        self.line(depth, "</group>");
+        self.x.close("group");
     }
 
-    fn clone(&mut self, depth: usize, c: &Cln) {
-        if let Some(text) = &c.comment {
-            self.line(depth, &comment(text));
-        }
-        self.line(depth, &format!("<clone id=\"{}\">", escape(&c.id)));
-        self.nvset(depth + 1, "meta_attributes", &format!("{}-meta_attributes", c.id), &c.meta);
-        self.item(depth + 1, &c.child);
-        self.line(depth, "</clone>");
+    fn clone_set(&mut self, c: &CloneConf) {
+        self.comment(&c.comment);
+        self.x.open("clone", &[("id", &c.id)]);
+        self.nvset("meta_attributes", &format!("{}-meta_attributes", c.id), &c.meta);
+        self.item(&c.child);
+        self.x.close("clone");
     }
 
-    fn item(&mut self, depth: usize, i: &Item) {
+    fn item(&mut self, i: &Item) {
         match i {
-            Item::Primitive(p) => self.primitive(depth, p),
-            Item::Group(g) => self.group(depth, g),
-            Item::Clone(c) => self.clone(depth, c),
+            Item::Primitive(p) => self.primitive(p),
+            Item::Group(g) => self.group(g),
+            Item::Clone(c) => self.clone_set(c),
         }
     }
 
-    fn constraint(&mut self, depth: usize, c: &Constraint) {
+    fn rule(&mut self, id: &str, rsc: &str, rule: &Rule) {
+        self.x.open("rsc_location", &[("id", id), ("rsc", rsc)]);
+        let (rule_id, score) = (format!("{id}-rule"), rule.score.to_string());
+        let mut attrs = vec![("id", rule_id.as_str()), ("score", &score), ("boolean-op", &rule.boolean)];
+        opt(&mut attrs, "role", rule.role.map(|r| r.as_str()));
+        self.x.open("rule", &attrs);
+        for (n, e) in rule.expressions.iter().enumerate() {
+            let expr_id = format!("{id}-rule-expr-{}", n + 1);
+            let mut attrs = vec![("id", expr_id.as_str()), ("attribute", &e.attribute), ("operation", &e.operation)];
+            opt(&mut attrs, "value", e.value.as_deref());
+            self.x.empty("expression", &attrs);
+        }
+        self.x.close("rule");
+        self.x.close("rsc_location");
+    }
+
+    fn order(&mut self, o: &OrderConf) {
+        let mut attrs = vec![("id", o.id.as_str()), ("first", &o.first)];
+        opt(&mut attrs, "first-action", o.first_action.as_deref());
+        attrs.push(("then", &o.then));
+        opt(&mut attrs, "then-action", o.then_action.as_deref());
+        opt(&mut attrs, "kind", o.kind.as_deref());
+        let sym = o.symmetrical.map(|s| s.to_string());
+        opt(&mut attrs, "symmetrical", sym.as_deref());
+        self.x.empty("rsc_order", &attrs);
+    }
+
+    fn constraint(&mut self, c: &Constraint) {
         match c {
-            Constraint::Location { id, rsc, node, score, comment: note } => {
-                if let Some(n) = note {
-                    self.line(depth, &comment(n));
-                }
-                self.line(
-                    depth,
-                    &format!(
-                        "<rsc_location id=\"{}\" rsc=\"{}\" node=\"{}\" score=\"{score}\"/>",
-                        escape(id),
-                        escape(rsc),
-                        escape(node)
-                    ),
-                );
+            Constraint::Location { id, rsc, node, score, comment } => {
+                self.comment(comment);
+                let score = score.to_string();
+                self.x.empty("rsc_location", &[("id", id), ("rsc", rsc), ("node", node), ("score", &score)]);
             }
-            Constraint::Rule { id, rsc, rule, comment: note } => {
-                if let Some(n) = note {
-                    self.line(depth, &comment(n));
-                }
-                self.line(depth, &format!("<rsc_location id=\"{}\" rsc=\"{}\">", escape(id), escape(rsc)));
-                let role = rule.role.map(|r| format!(" role=\"{}\"", r.as_str())).unwrap_or_default();
-                self.line(
-                    depth + 1,
-                    &format!(
-                        "<rule id=\"{}-rule\" score=\"{}\" boolean-op=\"{}\"{role}>",
-                        escape(id),
-                        rule.score,
-                        escape(&rule.boolean)
-                    ),
-                );
-                for (n, e) in rule.expressions.iter().enumerate() {
-                    let value = e.value.as_ref().map(|v| format!(" value=\"{}\"", escape(v))).unwrap_or_default();
-                    self.line(
-                        depth + 2,
-                        &format!(
-                            "<expression id=\"{}-rule-expr-{}\" attribute=\"{}\" operation=\"{}\"{value}/>",
-                            escape(id),
-                            n + 1,
-                            escape(&e.attribute),
-                            escape(&e.operation)
-                        ),
-                    );
-                }
-                self.line(depth + 1, "</rule>");
-                self.line(depth, "</rsc_location>");
+            Constraint::Rule { id, rsc, rule, comment } => {
+                self.comment(comment);
+                self.rule(id, rsc, rule);
             }
             Constraint::Colocation { id, rsc, with, score, role, with_role } => {
-                let mut s = format!(
-                    "<rsc_colocation id=\"{}\" rsc=\"{}\" with-rsc=\"{}\" score=\"{score}\"",
-                    escape(id),
-                    escape(rsc),
-                    escape(with)
-                );
-                if let Some(r) = role {
-                    let _ = write!(s, " rsc-role=\"{}\"", r.as_str());
-                }
-                if let Some(r) = with_role {
-                    let _ = write!(s, " with-rsc-role=\"{}\"", r.as_str());
-                }
-                s.push_str("/>");
-                self.line(depth, &s);
+                let score = score.to_string();
+                let mut attrs = vec![("id", id.as_str()), ("rsc", rsc), ("with-rsc", with), ("score", &score)];
+                opt(&mut attrs, "rsc-role", role.map(|r| r.as_str()));
+                opt(&mut attrs, "with-rsc-role", with_role.map(|r| r.as_str()));
+                self.x.empty("rsc_colocation", &attrs);
             }
-            Constraint::Order(o) => {
-                let mut s = format!("<rsc_order id=\"{}\" first=\"{}\"", escape(&o.id), escape(&o.first));
-                if let Some(a) = &o.first_action {
-                    let _ = write!(s, " first-action=\"{}\"", escape(a));
-                }
-                let _ = write!(s, " then=\"{}\"", escape(&o.then));
-                if let Some(a) = &o.then_action {
-                    let _ = write!(s, " then-action=\"{}\"", escape(a));
-                }
-                if let Some(k) = &o.kind {
-                    let _ = write!(s, " kind=\"{}\"", escape(k));
-                }
-                if let Some(sym) = o.symmetrical {
-                    let _ = write!(s, " symmetrical=\"{sym}\"");
-                }
-                s.push_str("/>");
-                self.line(depth, &s);
-            }
+            Constraint::Order(o) => self.order(o),
+        }
+    }
+
+    fn nodes(&mut self, nodes: &[NodeConf]) {
+        // Only nodes that carry attributes are written: Pacemaker adds every
+        // node (with corosync's id) when it joins, and a node listed here
+        // that has not joined yet counts as unclean.
+        let attributed: Vec<_> = nodes.iter().filter(|n| !n.attributes.is_empty()).collect();
+        if attributed.is_empty() {
+            self.x.empty("nodes", &[]);
+            return;
+        }
+        self.x.open("nodes", &[]);
+        for n in attributed {
+            let id = n.id.to_string();
+            self.x.open("node", &[("id", &id), ("uname", &n.uname)]);
+            self.nvset("instance_attributes", &format!("nodes-{id}"), &n.attributes);
+            self.x.close("node");
+        }
+        self.x.close("nodes");
+    }
+
+    fn defaults(&mut self, tag: &str, id: &str, pairs: &[(String, String)]) {
+        if !pairs.is_empty() {
+            self.x.open(tag, &[]);
+            self.nvset("meta_attributes", id, pairs);
+            self.x.close(tag);
         }
     }
 }
 
 /// Render the whole CIB. `source` names the description in a comment.
 pub fn render(cfg: &Config, source: &str) -> String {
-    let mut o = Out { x: String::with_capacity(16384) };
-    o.line(0, &comment(&format!("Generated by haven generate from {source}; edit the description, not this file.")));
-    o.line(
-        0,
-        &format!(
-            "<cib crm_feature_set=\"{CRM_FEATURE_SET}\" validate-with=\"{VALIDATE_WITH}\" epoch=\"1\" num_updates=\"0\" admin_epoch=\"0\">"
-        ),
-    );
-    o.line(1, "<configuration>");
-    o.line(2, "<crm_config>");
-    o.nvset(3, "cluster_property_set", "cib-bootstrap-options", &cfg.properties);
-    o.line(2, "</crm_config>");
-    // Only nodes that carry attributes are written: Pacemaker adds every
-    // node (with corosync's id) when it joins, and a node listed here that
-    // has not joined yet counts as unclean.
-    let attributed: Vec<_> = cfg.nodes.iter().filter(|n| !n.attributes.is_empty()).collect();
-    if attributed.is_empty() {
-        o.line(2, "<nodes/>");
-    } else {
-        o.line(2, "<nodes>");
-        for n in attributed {
-            o.line(3, &format!("<node id=\"{}\" uname=\"{}\">", n.id, escape(&n.uname)));
-            o.nvset(4, "instance_attributes", &format!("nodes-{}", n.id), &n.attributes);
-            o.line(3, "</node>");
-        }
-        o.line(2, "</nodes>");
-    }
-    o.line(2, "<resources>");
+    let mut o = Out { x: Xml::new(2) };
+    o.x.comment(&format!("Generated by haven generate from {source}; edit the description, not this file."));
+    let root = [
+        ("crm_feature_set", CRM_FEATURE_SET),
+        ("validate-with", VALIDATE_WITH),
+        ("epoch", "1"),
+        ("num_updates", "0"),
+        ("admin_epoch", "0"),
+    ];
+    o.x.open("cib", &root);
+    o.x.open("configuration", &[]);
+    o.x.open("crm_config", &[]);
+    o.nvset("cluster_property_set", "cib-bootstrap-options", &cfg.properties);
+    o.x.close("crm_config");
+    o.nodes(&cfg.nodes);
+    o.x.open("resources", &[]);
     for i in &cfg.resources {
-        o.item(3, i);
+        o.item(i);
     }
-    o.line(2, "</resources>");
-    o.line(2, "<constraints>");
+    o.x.close("resources");
+    o.x.open("constraints", &[]);
     for c in &cfg.constraints {
-        o.constraint(3, c);
+        o.constraint(c);
     }
-    o.line(2, "</constraints>");
-    if !cfg.rsc_defaults.is_empty() {
-        o.line(2, "<rsc_defaults>");
-        o.nvset(3, "meta_attributes", "rsc-options", &cfg.rsc_defaults);
-        o.line(2, "</rsc_defaults>");
-    }
-    if !cfg.op_defaults.is_empty() {
-        o.line(2, "<op_defaults>");
-        o.nvset(3, "meta_attributes", "op-options", &cfg.op_defaults);
-        o.line(2, "</op_defaults>");
-    }
-    o.line(1, "</configuration>");
-    o.line(1, "<status/>");
-    o.line(0, "</cib>");
-    o.x
+    o.x.close("constraints");
+    o.defaults("rsc_defaults", "rsc-options", &cfg.rsc_defaults);
+    o.defaults("op_defaults", "op-options", &cfg.op_defaults);
+    o.x.close("configuration");
+    o.x.empty("status", &[]);
+    o.x.close("cib");
+    o.x.finish()
 }

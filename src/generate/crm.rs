@@ -2,7 +2,7 @@
 //! FILE` takes, one object per statement, long ones continued with `\`.
 
 use super::model::Score;
-use super::pacemaker::{Config, Constraint, Item, Prim};
+use super::pacemaker::{Config, Constraint, Item, PrimitiveConf};
 use std::fmt::Write;
 
 /// A value as crmsh's tokenizer reads it back: bare when it is one plain
@@ -44,7 +44,7 @@ fn statement(out: &mut String, head: String, tail: Vec<String>) {
     out.push('\n');
 }
 
-fn primitive(out: &mut String, p: &Prim) {
+fn primitive(out: &mut String, p: &PrimitiveConf) {
     comment(out, &p.comment);
     let mut tail = Vec::new();
     if !p.params.is_empty() {

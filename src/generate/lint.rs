@@ -3,8 +3,9 @@
 //! that caught it. Generation runs lint first and stops on any finding.
 
 use super::agents::{self, Catalog};
-use super::cluster_conf;
 use super::model::*;
+use super::options::{self, Known};
+use super::{cluster_conf, constraints};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -28,7 +29,7 @@ pub enum LintRule {
     /// A constraint naming what is inside a clone instead of the clone.
     CloneChild,
     /// A clone of a filesystem that only one node may mount.
-    UnsafeClone,
+    LocalFsClone,
     /// Shared storage or promotable resources without fencing.
     NoFencing,
     /// A virtual IP that is not tied to the service it serves.
@@ -41,6 +42,22 @@ pub enum LintRule {
     StackMix,
     /// A setting with a dedicated place in the description.
     ReservedSetting,
+    /// A property, attribute or parameter name no output can carry.
+    InvalidName,
+    /// A value no output can carry (or that crm/pcs would misread).
+    InvalidValue,
+    /// A cluster property, resource or operation default Pacemaker does not know.
+    UnknownOption,
+    /// An operation the agent does not declare.
+    UnknownOperation,
+    /// Orders that form a cycle (or order a resource after itself).
+    OrderCycle,
+    /// Colocations that form a cycle (or place a resource with itself).
+    ColocationCycle,
+    /// Constraints that leave a resource no node to run on.
+    NowhereToRun,
+    /// A fence device for several nodes without each node's port.
+    FencePort,
 }
 
 impl LintRule {
@@ -54,12 +71,20 @@ impl LintRule {
             LintRule::UnknownParameter => "unknown-parameter",
             LintRule::MissingParameter => "missing-parameter",
             LintRule::CloneChild => "clone-child",
-            LintRule::UnsafeClone => "unsafe-clone",
+            LintRule::LocalFsClone => "unsafe-clone",
             LintRule::NoFencing => "no-fencing",
             LintRule::VipWithoutService => "vip-without-service",
             LintRule::DlmDependency => "dlm-dependency",
             LintRule::StackMix => "stack-mix",
             LintRule::ReservedSetting => "reserved-setting",
+            LintRule::InvalidName => "invalid-name",
+            LintRule::InvalidValue => "invalid-value",
+            LintRule::UnknownOption => "unknown-option",
+            LintRule::UnknownOperation => "unknown-operation",
+            LintRule::OrderCycle => "order-cycle",
+            LintRule::ColocationCycle => "colocation-cycle",
+            LintRule::NowhereToRun => "nowhere-to-run",
+            LintRule::FencePort => "fence-port",
         }
     }
 }
@@ -87,15 +112,20 @@ pub struct Report {
     pub unchecked: BTreeSet<String>,
 }
 
-/// Run every rule.
-pub fn check(d: &Description, catalog: &dyn Catalog) -> Report {
+/// Run every rule. `installed` reads Pacemaker's option lists from this
+/// machine when it has Pacemaker.
+pub fn check(d: &Description, catalog: &dyn Catalog, installed: bool) -> Report {
     let mut l = Lint { d, out: Vec::new(), unchecked: BTreeSet::new() };
     l.ids();
+    l.names_and_values();
+    l.options(installed);
+    l.constraint_graph();
+    l.fence_ports();
     l.references();
     l.membership();
     l.agents(catalog);
     l.clone_children();
-    l.unsafe_clones();
+    l.local_fs_clones();
     l.fencing();
     l.vips();
     l.dlm();
@@ -132,7 +162,7 @@ fn valid_node_name(n: &str) -> bool {
         })
 }
 
-impl Lint<'_> {
+impl<'a> Lint<'a> {
     fn add(&mut self, line: usize, rule: LintRule, message: String) {
         self.out.push(Finding { file: self.d.file.clone(), line, rule, message });
     }
@@ -333,6 +363,13 @@ impl Lint<'_> {
 
     fn agents(&mut self, catalog: &dyn Catalog) {
         let d = self.d;
+        let mut all: Vec<AgentRef> = d.resources.iter().map(|r| r.agent.clone()).collect();
+        all.extend(d.fencing.devices.iter().map(|f| AgentRef {
+            class: "stonith".into(),
+            provider: None,
+            kind: f.agent.clone(),
+        }));
+        catalog.prefetch(&all);
         for r in &d.resources {
             let known = catalog.params(&r.agent);
             if r.agent.is_haven() && known.is_none() {
@@ -343,7 +380,8 @@ impl Lint<'_> {
             }
             match known {
                 Some(info) => {
-                    self.params(&format!("resource {}", r.id), &r.agent.to_string(), r.line, &r.params, &info)
+                    self.params(&format!("resource {}", r.id), &r.agent.to_string(), r.line, &r.params, &info);
+                    self.operations(r, &info);
                 }
                 None => {
                     self.unchecked.insert(r.agent.to_string());
@@ -373,7 +411,7 @@ impl Lint<'_> {
             let hint = info
                 .names
                 .iter()
-                .find(|n| n.eq_ignore_ascii_case(&p.name) || similar(n, &p.name))
+                .find(|n| n.eq_ignore_ascii_case(&p.name) || options::similar(n, &p.name))
                 .map(|n| format!(" (did you mean '{n}'?)"))
                 .unwrap_or_default();
             let msg = format!("{what}: {agent} has no parameter '{}'{hint}; checked against {}", p.name, info.source);
@@ -384,6 +422,30 @@ impl Lint<'_> {
                 let msg = format!("{what}: {agent} requires parameter '{req}' ({})", info.source);
                 self.add(line, LintRule::MissingParameter, msg);
             }
+        }
+    }
+
+    /// Operations the agent does not declare: pcs refuses them (and
+    /// Pacemaker would run an action the agent does not have) unless the
+    /// operator forces them.
+    fn operations(&mut self, r: &Primitive, info: &agents::ParamInfo) {
+        if info.actions.is_empty() {
+            return;
+        }
+        for o in r.ops.iter().filter(|o| !o.force && !info.actions.contains(&o.name)) {
+            let msg = format!(
+                "resource {}: {} declares no '{}' action (it has {}; pcs accepts only those); set force = true on the operation to write it anyway (pcs then needs --pcs-force){}",
+                r.id,
+                r.agent,
+                o.name,
+                info.actions.join(", "),
+                if o.name == "status" && info.actions.iter().any(|a| a == "monitor") {
+                    "; to check with 'status' instead of 'monitor', set monitor = false on the resource"
+                } else {
+                    ""
+                }
+            );
+            self.add(o.line, LintRule::UnknownOperation, msg);
         }
     }
 
@@ -419,7 +481,7 @@ impl Lint<'_> {
         }
     }
 
-    fn unsafe_clones(&mut self) {
+    fn local_fs_clones(&mut self) {
         let d = self.d;
         for c in &d.clones {
             for p in d.primitives_of(&c.id) {
@@ -438,7 +500,7 @@ impl Lint<'_> {
                     "clone {} mounts {} ({what}) on several nodes at once: a filesystem that is not cluster-aware is destroyed that way; use ocfs2/gfs2 or nfs, mount it read-only (options=ro), or do not clone it",
                     c.id, p.id
                 );
-                self.add(c.line, LintRule::UnsafeClone, msg);
+                self.add(c.line, LintRule::LocalFsClone, msg);
             }
         }
     }
@@ -490,8 +552,10 @@ impl Lint<'_> {
             let b: Vec<&str> = d.primitives_of(&c.with.id).iter().map(|p| p.id.as_str()).collect();
             graph.join_all(a.iter().chain(b.iter()).copied());
         }
+        let served_roots: BTreeSet<usize> =
+            d.resources.iter().filter(|s| agents::is_service(&s.agent)).filter_map(|s| graph.root_of(&s.id)).collect();
         for r in d.resources.iter().filter(|r| agents::is_address(&r.agent)) {
-            let served = d.resources.iter().any(|s| agents::is_service(&s.agent) && graph.same(&r.id, &s.id));
+            let served = graph.root_of(&r.id).is_some_and(|root| served_roots.contains(&root));
             if !served {
                 let msg = format!(
                     "virtual IP {} is not tied to a service: put it in a group (or service) with the service that answers on it, or colocate it with that service (score INFINITY); otherwise the address can fail over to a node where nothing listens",
@@ -521,7 +585,7 @@ impl Lint<'_> {
                 let in_group = siblings[..pos].iter().any(|p| agents::is_dlm(&p.agent));
                 let mut clones = vec![c];
                 if !in_group {
-                    let dlm_clones: Vec<&Clone> = d
+                    let dlm_clones: Vec<&CloneResource> = d
                         .clones
                         .iter()
                         .filter(|o| o.id != c.id && d.primitives_of(&o.id).iter().any(|p| agents::is_dlm(&p.agent)))
@@ -582,33 +646,52 @@ impl Lint<'_> {
             return;
         }
         let why = "rgmanager (cluster.conf) cannot express it; drop \"rhcs\" from [cluster] stacks or remove it";
-        let mut pacemaker_only: Vec<(usize, String)> = Vec::new();
-        pacemaker_only.extend(
+        let mut pacemaker_only = self.pacemaker_constructs();
+        pacemaker_only.extend(self.pacemaker_resources());
+        for (line, what) in pacemaker_only {
+            self.add(line, LintRule::StackMix, format!("{what}, and this description targets rhcs: {why}"));
+        }
+        for r in &d.resources {
+            let extras = cluster_conf::rgmanager_extras(r);
+            for a in r.rgmanager.iter().filter(|a| !extras.contains(&a.name.as_str())) {
+                let msg = format!(
+                    "resource {}: rgmanager attribute '{}' is not one its cluster.conf element takes ({})",
+                    r.id,
+                    a.name,
+                    extras.join(", ")
+                );
+                self.add(a.line, LintRule::StackMix, msg);
+            }
+        }
+    }
+
+    /// Groups, clones, constraints and options: Pacemaker's alone.
+    fn pacemaker_constructs(&self) -> Vec<(usize, String)> {
+        let d = self.d;
+        let mut out: Vec<(usize, String)> = Vec::new();
+        out.extend(
             d.groups.iter().map(|g| {
                 (g.line, format!("group {}: rgmanager runs resources in services; make it a [[service]]", g.id))
             }),
         );
-        pacemaker_only.extend(d.clones.iter().map(|c| {
+        out.extend(d.clones.iter().map(|c| {
             let what = if c.promotable { "promotable clone" } else { "clone" };
             (c.line, format!("{what} {}: rgmanager runs each resource on one node at a time", c.id))
         }));
-        pacemaker_only.extend(d.locations.iter().map(|l| {
+        out.extend(d.locations.iter().map(|l| {
             (l.line, format!("location on {}: rgmanager places services through failover domains", l.resource.id))
         }));
-        pacemaker_only.extend(d.colocations.iter().map(|c| {
-            (
-                c.line,
-                format!("colocation of {} with {}: rgmanager has no colocation constraints", c.resource.id, c.with.id),
-            )
+        out.extend(d.colocations.iter().map(|c| {
+            let what =
+                format!("colocation of {} with {}: rgmanager has no colocation constraints", c.resource.id, c.with.id);
+            (c.line, what)
         }));
-        pacemaker_only.extend(d.orders.iter().map(|o| {
-            (
-                o.line,
-                format!(
-                    "order {} then {}: rgmanager orders only the resources inside a service",
-                    o.first.id, o.then.id
-                ),
-            )
+        out.extend(d.orders.iter().map(|o| {
+            let what = format!(
+                "order {} then {}: rgmanager orders only the resources inside a service",
+                o.first.id, o.then.id
+            );
+            (o.line, what)
         }));
         for (what, pairs) in [
             ("[properties]", &d.properties),
@@ -616,41 +699,162 @@ impl Lint<'_> {
             ("[op_defaults]", &d.op_defaults),
         ] {
             if let Some(p) = pairs.first() {
-                pacemaker_only
-                    .push((p.line, format!("{what}: Pacemaker cluster options have no cluster.conf equivalent")));
+                out.push((p.line, format!("{what}: Pacemaker cluster options have no cluster.conf equivalent")));
             }
         }
         for n in d.nodes.iter().filter(|n| !n.attributes.is_empty()) {
-            pacemaker_only.push((n.line, format!("node {}: node attributes are Pacemaker's", n.name)));
+            out.push((n.line, format!("node {}: node attributes are Pacemaker's", n.name)));
         }
+        out
+    }
+
+    /// Resources rgmanager cannot run as written.
+    fn pacemaker_resources(&self) -> Vec<(usize, String)> {
+        let d = self.d;
+        let mut out: Vec<(usize, String)> = Vec::new();
+        let in_service: BTreeSet<&str> =
+            d.services.iter().flat_map(|s| s.resources.iter().map(|m| m.id.as_str())).collect();
         for r in &d.resources {
             if let Some(m) = r.meta.first() {
-                pacemaker_only.push((m.line, format!("resource {}: meta attributes are Pacemaker's", r.id)));
+                out.push((m.line, format!("resource {}: meta attributes are Pacemaker's", r.id)));
             }
             if let Some(o) = r.ops.iter().find(|o| o.role.is_some() || o.on_fail.is_some()) {
-                pacemaker_only
-                    .push((o.line, format!("resource {}: operation roles and on-fail are Pacemaker's", r.id)));
+                out.push((o.line, format!("resource {}: operation roles and on-fail are Pacemaker's", r.id)));
             }
             if r.agent.class == "stonith" {
-                pacemaker_only.push((
-                    r.line,
-                    format!("resource {}: declare fence devices under [[fencing.device]] for cluster.conf", r.id),
-                ));
-            } else if !cluster_conf::has_element(r) {
-                pacemaker_only.push((
-                    r.agent_line,
-                    format!(
-                        "resource {}: rgmanager has no resource element for {} (haven's agents and lsb: scripts have one)",
-                        r.id, r.agent
-                    ),
-                ));
-            } else if d.services.iter().all(|s| s.resources.iter().all(|m| m.id != r.id)) {
-                pacemaker_only
-                    .push((r.line, format!("resource {}: rgmanager runs resources only inside a [[service]]", r.id)));
+                let what =
+                    format!("resource {}: declare fence devices under [[fencing.device]] for cluster.conf", r.id);
+                out.push((r.line, what));
+            } else if let Some(why) = cluster_conf::element_problem(r) {
+                out.push((r.agent_line, format!("resource {}: {why}", r.id)));
+            } else if !in_service.contains(r.id.as_str()) {
+                out.push((r.line, format!("resource {}: rgmanager runs resources only inside a [[service]]", r.id)));
             }
         }
-        for (line, what) in pacemaker_only {
-            self.add(line, LintRule::StackMix, format!("{what}, and this description targets rhcs: {why}"));
+        out
+    }
+
+    /// Every name/value pair the description declares, with what it is.
+    fn pairs(&self) -> Vec<(String, &'a Pair)> {
+        let d = self.d;
+        let mut all: Vec<(String, &Pair)> = Vec::new();
+        let mut add = |what: String, pairs: &'a [Pair]| all.extend(pairs.iter().map(|p| (what.clone(), p)));
+        add("property".into(), &d.properties);
+        add("resource default".into(), &d.resource_defaults);
+        add("operation default".into(), &d.op_defaults);
+        for n in &d.nodes {
+            add(format!("node {} attribute", n.name), &n.attributes);
+        }
+        for f in &d.fencing.devices {
+            add(format!("fence device {} parameter", f.id), &f.params);
+        }
+        for r in &d.resources {
+            add(format!("resource {} parameter", r.id), &r.params);
+            add(format!("resource {} meta attribute", r.id), &r.meta);
+            add(format!("resource {} rgmanager attribute", r.id), &r.rgmanager);
+        }
+        for g in &d.groups {
+            add(format!("group {} meta attribute", g.id), &g.meta);
+        }
+        for c in &d.clones {
+            add(format!("clone {} meta attribute", c.id), &c.meta);
+        }
+        all
+    }
+
+    /// One name rule and one value rule for every output.
+    fn names_and_values(&mut self) {
+        for (what, p) in self.pairs() {
+            if !options::valid_name(&p.name) {
+                let msg = format!(
+                    "{what} name {:?} is invalid: it must start with a letter or '_' and contain only letters, digits, '_', '-' and '.' (the CIB, crm, pcs and cluster.conf all need that)",
+                    p.name
+                );
+                self.add(p.line, LintRule::InvalidName, msg);
+            }
+            if let Some(why) = options::value_problem(&p.value) {
+                self.add(p.line, LintRule::InvalidValue, format!("{what} {}: the value {why}", p.name));
+            }
+        }
+        for l in &self.d.locations {
+            let Placement::Rule(rule) = &l.placement else { continue };
+            for e in &rule.expressions {
+                if !options::valid_rule_attribute(&e.attribute) {
+                    let msg = format!(
+                        "rule attribute {:?} is not a node attribute name (or one of {})",
+                        e.attribute,
+                        options::BUILT_IN_NODE_ATTRIBUTES.join(" ")
+                    );
+                    self.add(e.line, LintRule::InvalidName, msg);
+                }
+                if let Some(v) = e.value.as_deref().filter(|v| !options::valid_rule_value(v)) {
+                    let msg = format!(
+                        "rule value {v:?} cannot be written: crmsh and pcs parse rules themselves; use letters, digits and . _ - : / @ + only"
+                    );
+                    self.add(e.line, LintRule::InvalidValue, msg);
+                }
+            }
+        }
+    }
+
+    fn known(&mut self, what: &str, pairs: &[Pair], known: &Known) {
+        for p in pairs.iter().filter(|p| options::valid_name(&p.name) && !known.knows(&p.name)) {
+            let hint = known.did_you_mean(&p.name).map(|n| format!(" (did you mean '{n}'?)")).unwrap_or_default();
+            let msg = format!("{what} '{}' is not one Pacemaker knows{hint}; checked against {}", p.name, known.source);
+            self.add(p.line, LintRule::UnknownOption, msg);
+        }
+    }
+
+    /// Cluster properties and defaults against Pacemaker's own lists: a
+    /// misspelt option is silently ignored by the cluster.
+    fn options(&mut self, installed: bool) {
+        let d = self.d;
+        self.known("property", &d.properties, options::cluster_options(installed));
+        self.known("resource default", &d.resource_defaults, &options::resource_meta());
+        self.known("operation default", &d.op_defaults, &options::operation_meta());
+    }
+
+    fn constraint_graph(&mut self) {
+        let d = self.d;
+        for (rule, problems) in [
+            (LintRule::OrderCycle, constraints::order_cycles(d)),
+            (LintRule::ColocationCycle, constraints::colocation_cycles(d)),
+            (LintRule::NowhereToRun, constraints::nowhere_to_run(d)),
+        ] {
+            for p in problems {
+                self.add(p.line, rule, p.message);
+            }
+        }
+    }
+
+    /// A fence device for several nodes must be told which port (outlet,
+    /// VM name) fences each one; only fence_sbd addresses nodes by name.
+    fn fence_ports(&mut self) {
+        let d = self.d;
+        for f in &d.fencing.devices {
+            let fenced: Vec<&str> = if f.hosts.is_empty() {
+                d.nodes.iter().map(|n| n.name.as_str()).collect()
+            } else {
+                f.hosts.iter().map(String::as_str).collect()
+            };
+            for p in f.ports.iter().filter(|p| !fenced.contains(&p.name.as_str())) {
+                let msg = format!("fence device {} has a port for '{}', which it does not fence", f.id, p.name);
+                self.add(p.line, LintRule::FencePort, msg);
+            }
+            if fenced.len() < 2 && f.hosts.len() == 1 {
+                continue;
+            }
+            let missing: Vec<&str> = fenced.iter().copied().filter(|n| f.port_of(n).is_none()).collect();
+            if !missing.is_empty() && (d.cluster.targets(Stack::Rhcs) || !f.ports.is_empty()) {
+                let msg = format!(
+                    "fence device {} ({}) fences several nodes but names no port for {}: give ports = {{ {} = \"...\" }} (the outlet or VM name that fences each node)",
+                    f.id,
+                    f.agent,
+                    missing.join(", "),
+                    missing[0]
+                );
+                self.add(f.line, LintRule::FencePort, msg);
+            }
         }
     }
 
@@ -665,24 +869,6 @@ impl Lint<'_> {
             self.add(p.line, LintRule::ReservedSetting, msg);
         }
     }
-}
-
-/// Two names one edit apart (a typo), for "did you mean".
-fn similar(a: &str, b: &str) -> bool {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    if a.len().abs_diff(b.len()) > 1 {
-        return false;
-    }
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()] <= 1
 }
 
 /// Connected components over resource ids.
@@ -711,11 +897,9 @@ impl UnionFind {
             self.parent[a] = b;
         }
     }
-    fn same(&mut self, a: &str, b: &str) -> bool {
-        match (self.index.get(a).copied(), self.index.get(b).copied()) {
-            (Some(a), Some(b)) => self.root(a) == self.root(b),
-            _ => false,
-        }
+    fn root_of(&mut self, id: &str) -> Option<usize> {
+        let i = self.index.get(id).copied()?;
+        Some(self.root(i))
     }
 }
 
@@ -728,12 +912,5 @@ mod tests {
         assert!(valid_id("base-services") && valid_id("_x.1"));
         assert!(!valid_id("1abc") && !valid_id("a b") && !valid_id(""));
         assert!(valid_node_name("nodea.example.com") && !valid_node_name("-a") && !valid_node_name("a..b"));
-    }
-
-    #[test]
-    fn typos() {
-        assert!(similar("nic", "nci") || similar("nic", "nicc"));
-        assert!(similar("cidr_netmask", "cidr_netmsk"));
-        assert!(!similar("ip", "device"));
     }
 }

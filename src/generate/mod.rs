@@ -8,9 +8,11 @@
 pub mod agents;
 pub mod cib;
 pub mod cluster_conf;
+pub mod constraints;
 pub mod crm;
 pub mod lint;
 pub mod model;
+pub mod options;
 pub mod pacemaker;
 pub mod parse;
 pub mod pcs;
@@ -77,7 +79,7 @@ pub struct Options {
 
 /// Lint a description; no findings means it may be generated.
 pub fn check(d: &Description, opts: &Options) -> lint::Report {
-    lint::check(d, &agents::SystemCatalog::new(opts.installed_metadata))
+    lint::check(d, &agents::SystemCatalog::new(opts.installed_metadata), opts.installed_metadata)
 }
 
 /// The name a generated file gives for its source (the file name only, so

@@ -19,7 +19,7 @@ pub struct Description {
     pub op_defaults: Vec<Pair>,
     pub resources: Vec<Primitive>,
     pub groups: Vec<Group>,
-    pub clones: Vec<Clone>,
+    pub clones: Vec<CloneResource>,
     pub locations: Vec<Location>,
     pub colocations: Vec<Colocation>,
     pub orders: Vec<Order>,
@@ -102,7 +102,23 @@ pub struct FenceDevice {
     pub params: Vec<Pair>,
     /// The nodes this device fences; empty means every node.
     pub hosts: Vec<String>,
+    /// What the device calls each node it fences (an outlet of a power
+    /// switch, a VM name): node name = port. cluster.conf writes it as the
+    /// node's `port`, Pacemaker as pcmk_host_map.
+    pub ports: Vec<Pair>,
     pub line: usize,
+}
+
+impl FenceDevice {
+    /// The port that fences `node`: given, or the node's own name for
+    /// agents that address nodes by name (fence_sbd).
+    pub fn port_of(&self, node: &str) -> Option<String> {
+        match self.ports.iter().find(|p| p.name == node) {
+            Some(p) => Some(p.value.clone()),
+            None if self.agent == "fence_sbd" => Some(node.to_string()),
+            None => None,
+        }
+    }
 }
 
 /// A resource agent: `ocf:provider:type`, or `class:type` for the other
@@ -141,6 +157,11 @@ pub struct Primitive {
     pub params: Vec<Pair>,
     pub meta: Vec<Pair>,
     pub ops: Vec<Op>,
+    /// `monitor = false`: no monitor unless the description lists one.
+    pub default_monitor: bool,
+    /// Attributes only rgmanager knows (self_fence, fsid, ...): written to
+    /// cluster.conf only.
+    pub rgmanager: Vec<Pair>,
     pub line: usize,
 }
 
@@ -158,6 +179,8 @@ pub struct Op {
     pub timeout: Option<String>,
     pub role: Option<Role>,
     pub on_fail: Option<String>,
+    /// Written even when the agent does not declare the operation.
+    pub force: bool,
     pub line: usize,
 }
 
@@ -194,7 +217,7 @@ pub struct Ref {
 }
 
 #[derive(Clone, Debug)]
-pub struct Clone {
+pub struct CloneResource {
     pub id: String,
     /// The primitive or group that is cloned.
     pub resource: Ref,
@@ -369,7 +392,7 @@ impl Description {
     pub fn group(&self, id: &str) -> Option<&Group> {
         self.groups.iter().find(|g| g.id == id)
     }
-    pub fn clone_of(&self, id: &str) -> Option<&Clone> {
+    pub fn clone_of(&self, id: &str) -> Option<&CloneResource> {
         self.clones.iter().find(|c| c.resource.id == id)
     }
     pub fn service(&self, name: &str) -> Option<&Service> {
@@ -406,7 +429,7 @@ impl Description {
     }
 
     /// The clone that contains `id` (directly, or through its group).
-    pub fn enclosing_clone(&self, id: &str) -> Option<&Clone> {
+    pub fn enclosing_clone(&self, id: &str) -> Option<&CloneResource> {
         self.clone_of(id).or_else(|| self.container_of(id).and_then(|g| self.clone_of(g)))
     }
 

@@ -13,7 +13,7 @@ pub struct Config {
     /// crm_config: stonith-enabled first, then the description's
     /// properties.
     pub properties: Vec<(String, String)>,
-    pub nodes: Vec<PNode>,
+    pub nodes: Vec<NodeConf>,
     /// Top-level resources in declaration order, fence devices first.
     pub resources: Vec<Item>,
     pub constraints: Vec<Constraint>,
@@ -22,32 +22,34 @@ pub struct Config {
 }
 
 #[derive(Clone, Debug)]
-pub struct PNode {
+pub struct NodeConf {
     pub id: u32,
     pub uname: String,
     pub attributes: Vec<(String, String)>,
 }
 
 #[derive(Clone, Debug)]
-pub struct Prim {
+pub struct PrimitiveConf {
     pub id: String,
     pub agent: AgentRef,
     pub params: Vec<(String, String)>,
     pub meta: Vec<(String, String)>,
-    pub ops: Vec<POp>,
+    pub ops: Vec<OpConf>,
     pub comment: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct POp {
+pub struct OpConf {
     pub name: String,
     pub interval: String,
     pub timeout: Option<String>,
     pub role: Option<Role>,
     pub on_fail: Option<String>,
+    /// Not among the agent's actions: pcs needs --force to write it.
+    pub force: bool,
 }
 
-impl POp {
+impl OpConf {
     /// The op id Pacemaker tools derive: `<rsc>-<name>-<interval>`.
     pub fn id(&self, rsc: &str) -> String {
         format!("{rsc}-{}-{}", self.name, self.interval)
@@ -55,15 +57,15 @@ impl POp {
 }
 
 #[derive(Clone, Debug)]
-pub struct Grp {
+pub struct GroupConf {
     pub id: String,
-    pub members: Vec<Prim>,
+    pub members: Vec<PrimitiveConf>,
     pub meta: Vec<(String, String)>,
     pub comment: Option<String>,
 }
 
 #[derive(Clone, Debug)]
-pub struct Cln {
+pub struct CloneConf {
     pub id: String,
     pub child: Box<Item>,
     pub meta: Vec<(String, String)>,
@@ -72,9 +74,9 @@ pub struct Cln {
 
 #[derive(Clone, Debug)]
 pub enum Item {
-    Primitive(Prim),
-    Group(Grp),
-    Clone(Cln),
+    Primitive(PrimitiveConf),
+    Group(GroupConf),
+    Clone(CloneConf),
 }
 
 impl Item {
@@ -92,11 +94,11 @@ pub enum Constraint {
     Location { id: String, rsc: String, node: String, score: Score, comment: Option<String> },
     Rule { id: String, rsc: String, rule: Rule, comment: Option<String> },
     Colocation { id: String, rsc: String, with: String, score: Score, role: Option<Role>, with_role: Option<Role> },
-    Order(POrder),
+    Order(OrderConf),
 }
 
 #[derive(Clone, Debug)]
-pub struct POrder {
+pub struct OrderConf {
     pub id: String,
     pub first: String,
     pub then: String,
@@ -183,29 +185,24 @@ pub fn build(d: &Description) -> Config {
     // cluster-name is not written: Pacemaker takes it from corosync.
     let mut properties = vec![("stonith-enabled".to_string(), d.fencing.enabled.to_string())];
     properties.extend(kv(&d.properties));
-
     let nodes =
-        d.nodes.iter().map(|n| PNode { id: n.id, uname: n.name.clone(), attributes: kv(&n.attributes) }).collect();
+        d.nodes.iter().map(|n| NodeConf { id: n.id, uname: n.name.clone(), attributes: kv(&n.attributes) }).collect();
 
-    let mut resources: Vec<Item> = d
-        .fencing
-        .devices
-        .iter()
-        .map(|f| {
-            let mut params = kv(&f.params);
-            if !f.hosts.is_empty() {
-                params.push(("pcmk_host_list".into(), f.hosts.join(",")));
-            }
-            let agent = AgentRef { class: "stonith".into(), provider: None, kind: f.agent.clone() };
-            let ops = default_ops(&agent, false);
-            Item::Primitive(Prim { id: f.id.clone(), agent, params, meta: Vec::new(), ops, comment: None })
-        })
-        .collect();
-
+    let mut resources: Vec<Item> = d.fencing.devices.iter().map(|f| Item::Primitive(fence_device(d, f))).collect();
+    let mut constraints = Vec::new();
     // Everything placed at top level, ordered by the line it was declared on.
     let mut top: Vec<(usize, Item)> = Vec::new();
+    // Contained and cloned ids, once: descriptions have thousands of resources.
+    let inside: BTreeSet<&str> = d
+        .groups
+        .iter()
+        .flat_map(|g| g.resources.iter())
+        .chain(d.services.iter().flat_map(|s| s.resources.iter()))
+        .chain(d.clones.iter().map(|c| &c.resource))
+        .map(|r| r.id.as_str())
+        .collect();
     for r in &d.resources {
-        if d.container_of(&r.id).is_none() && d.clone_of(&r.id).is_none() {
+        if !inside.contains(r.id.as_str()) {
             top.push((r.line, Item::Primitive(prim(d, r))));
         }
     }
@@ -215,31 +212,10 @@ pub fn build(d: &Description) -> Config {
         }
     }
     for c in &d.clones {
-        let child = if let Some(p) = d.primitive(&c.resource.id) {
-            Item::Primitive(prim(d, p))
-        } else if let Some(g) = d.group(&c.resource.id) {
-            Item::Group(group(d, g))
-        } else {
-            continue;
-        };
-        let mut meta: Vec<(String, String)> = [
-            flag("interleave", c.interleave),
-            flag("ordered", c.ordered),
-            flag("notify", c.notify),
-            c.max.map(|n| ("clone-max".into(), n.to_string())),
-            c.node_max.map(|n| ("clone-node-max".into(), n.to_string())),
-            c.promotable.then(|| ("promotable".into(), "true".into())),
-            c.promoted_max.map(|n| ("promoted-max".into(), n.to_string())),
-            c.promoted_node_max.map(|n| ("promoted-node-max".into(), n.to_string())),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        meta.extend(kv(&c.meta));
-        top.push((c.line, Item::Clone(Cln { id: c.id.clone(), child: Box::new(child), meta, comment: None })));
+        if let Some(item) = clone_set(d, c) {
+            top.push((c.line, Item::Clone(item)));
+        }
     }
-
-    let mut constraints = Vec::new();
     for s in &d.services {
         let (item, mut cons) = service(d, s, &mut ids);
         top.push((s.line, Item::Group(item)));
@@ -247,43 +223,9 @@ pub fn build(d: &Description) -> Config {
     }
     top.sort_by_key(|(line, _)| *line);
     resources.extend(top.into_iter().map(|(_, i)| i));
-
-    for l in &d.locations {
-        let rsc = l.resource.id.clone();
-        match &l.placement {
-            Placement::Node { node, score } => {
-                let id = ids.given_or(&l.id, format!("location-{rsc}-{}", node.id));
-                constraints.push(Constraint::Location { id, rsc, node: node.id.clone(), score: *score, comment: None });
-            }
-            Placement::Rule(rule) => {
-                let id = ids.given_or(&l.id, format!("location-{rsc}-rule"));
-                constraints.push(Constraint::Rule { id, rsc, rule: rule.clone(), comment: None });
-            }
-        }
-    }
-    for c in &d.colocations {
-        let id = ids.given_or(&c.id, format!("colocation-{}-{}", c.resource.id, c.with.id));
-        constraints.push(Constraint::Colocation {
-            id,
-            rsc: c.resource.id.clone(),
-            with: c.with.id.clone(),
-            score: c.score,
-            role: c.role,
-            with_role: c.with_role,
-        });
-    }
-    for o in &d.orders {
-        let id = ids.given_or(&o.id, format!("order-{}-{}", o.first.id, o.then.id));
-        constraints.push(Constraint::Order(POrder {
-            id,
-            first: o.first.id.clone(),
-            then: o.then.id.clone(),
-            first_action: o.first_action.clone(),
-            then_action: o.then_action.clone(),
-            kind: o.kind.clone(),
-            symmetrical: o.symmetrical,
-        }));
-    }
+    constraints.extend(d.locations.iter().map(|l| location(l, &mut ids)));
+    constraints.extend(d.colocations.iter().map(|c| colocation(c, &mut ids)));
+    constraints.extend(d.orders.iter().map(|o| order(o, &mut ids)));
 
     Config {
         name: d.cluster.name.clone(),
@@ -296,17 +238,102 @@ pub fn build(d: &Description) -> Config {
     }
 }
 
+/// A fence device as a stonith primitive: the nodes it fences as
+/// pcmk_host_list, their ports (when the device names nodes its own way)
+/// as pcmk_host_map.
+fn fence_device(d: &Description, f: &FenceDevice) -> PrimitiveConf {
+    let mut params = kv(&f.params);
+    if !f.hosts.is_empty() {
+        params.push(("pcmk_host_list".into(), f.hosts.join(",")));
+    }
+    if !f.ports.is_empty() {
+        let nodes: Vec<&str> = if f.hosts.is_empty() {
+            d.nodes.iter().map(|n| n.name.as_str()).collect()
+        } else {
+            f.hosts.iter().map(String::as_str).collect()
+        };
+        let map: Vec<String> = nodes.iter().filter_map(|n| f.port_of(n).map(|p| format!("{n}:{p}"))).collect();
+        params.push(("pcmk_host_map".into(), map.join(";")));
+    }
+    let agent = AgentRef { class: "stonith".into(), provider: None, kind: f.agent.clone() };
+    let ops = default_ops(&agent, false);
+    PrimitiveConf { id: f.id.clone(), agent, params, meta: Vec::new(), ops, comment: None }
+}
+
+fn clone_set(d: &Description, c: &CloneResource) -> Option<CloneConf> {
+    let child = if let Some(p) = d.primitive(&c.resource.id) {
+        Item::Primitive(prim(d, p))
+    } else {
+        Item::Group(group(d, d.group(&c.resource.id)?))
+    };
+    let mut meta: Vec<(String, String)> = [
+        flag("interleave", c.interleave),
+        flag("ordered", c.ordered),
+        flag("notify", c.notify),
+        c.max.map(|n| ("clone-max".into(), n.to_string())),
+        c.node_max.map(|n| ("clone-node-max".into(), n.to_string())),
+        c.promotable.then(|| ("promotable".into(), "true".into())),
+        c.promoted_max.map(|n| ("promoted-max".into(), n.to_string())),
+        c.promoted_node_max.map(|n| ("promoted-node-max".into(), n.to_string())),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    meta.extend(kv(&c.meta));
+    Some(CloneConf { id: c.id.clone(), child: Box::new(child), meta, comment: None })
+}
+
+fn location(l: &Location, ids: &mut Ids) -> Constraint {
+    let rsc = l.resource.id.clone();
+    match &l.placement {
+        Placement::Node { node, score } => {
+            let id = ids.given_or(&l.id, format!("location-{rsc}-{}", node.id));
+            Constraint::Location { id, rsc, node: node.id.clone(), score: *score, comment: None }
+        }
+        Placement::Rule(rule) => {
+            let id = ids.given_or(&l.id, format!("location-{rsc}-rule"));
+            Constraint::Rule { id, rsc, rule: rule.clone(), comment: None }
+        }
+    }
+}
+
+fn colocation(c: &Colocation, ids: &mut Ids) -> Constraint {
+    let id = ids.given_or(&c.id, format!("colocation-{}-{}", c.resource.id, c.with.id));
+    Constraint::Colocation {
+        id,
+        rsc: c.resource.id.clone(),
+        with: c.with.id.clone(),
+        score: c.score,
+        role: c.role,
+        with_role: c.with_role,
+    }
+}
+
+fn order(o: &Order, ids: &mut Ids) -> Constraint {
+    let id = ids.given_or(&o.id, format!("order-{}-{}", o.first.id, o.then.id));
+    Constraint::Order(OrderConf {
+        id,
+        first: o.first.id.clone(),
+        then: o.then.id.clone(),
+        first_action: o.first_action.clone(),
+        then_action: o.then_action.clone(),
+        kind: o.kind.clone(),
+        symmetrical: o.symmetrical,
+    })
+}
+
 /// The monitor(s) a resource gets when the description names none: one
 /// per role for a promotable clone's child (Pacemaker needs distinct
 /// intervals), one otherwise.
-fn default_ops(agent: &AgentRef, promotable: bool) -> Vec<POp> {
+fn default_ops(agent: &AgentRef, promotable: bool) -> Vec<OpConf> {
     let (interval, timeout) = agents::default_monitor(agent);
-    let op = |interval: u32, role| POp {
+    let op = |interval: u32, role| OpConf {
         name: "monitor".into(),
         interval: format!("{interval}s"),
         timeout: Some(format!("{timeout}s")),
         role,
         on_fail: None,
+        force: false,
     };
     if promotable {
         vec![op(interval, Some(Role::Promoted)), op(interval + 1, Some(Role::Unpromoted))]
@@ -315,27 +342,35 @@ fn default_ops(agent: &AgentRef, promotable: bool) -> Vec<POp> {
     }
 }
 
-fn prim(d: &Description, r: &Primitive) -> Prim {
-    let mut ops: Vec<POp> = r
+fn prim(d: &Description, r: &Primitive) -> PrimitiveConf {
+    let mut ops: Vec<OpConf> = r
         .ops
         .iter()
-        .map(|o| POp {
+        .map(|o| OpConf {
             name: o.name.clone(),
             interval: o.interval.clone(),
             timeout: o.timeout.clone(),
             role: o.role,
             on_fail: o.on_fail.clone(),
+            force: o.force,
         })
         .collect();
-    if !ops.iter().any(|o| o.name == "monitor") {
+    if r.default_monitor && !ops.iter().any(|o| o.name == "monitor") {
         let promotable = d.enclosing_clone(&r.id).is_some_and(|c| c.promotable);
         ops.extend(default_ops(&r.agent, promotable));
     }
-    Prim { id: r.id.clone(), agent: r.agent.clone(), params: kv(&r.params), meta: kv(&r.meta), ops, comment: None }
+    PrimitiveConf {
+        id: r.id.clone(),
+        agent: r.agent.clone(),
+        params: kv(&r.params),
+        meta: kv(&r.meta),
+        ops,
+        comment: None,
+    }
 }
 
-fn group(d: &Description, g: &Group) -> Grp {
-    Grp {
+fn group(d: &Description, g: &Group) -> GroupConf {
+    GroupConf {
         id: g.id.clone(),
         members: g.resources.iter().filter_map(|r| d.primitive(&r.id)).map(|p| prim(d, p)).collect(),
         meta: kv(&g.meta),
@@ -346,8 +381,9 @@ fn group(d: &Description, g: &Group) -> Grp {
 /// An RHCS service as a Pacemaker group: its policy becomes meta
 /// attributes, its failover domain location constraints, `exclusive`
 /// anti-colocations with every other service.
-fn service(d: &Description, s: &Service, ids: &mut Ids) -> (Grp, Vec<Constraint>) {
-    let mut members: Vec<Prim> = s.resources.iter().filter_map(|r| d.primitive(&r.id)).map(|p| prim(d, p)).collect();
+fn service(d: &Description, s: &Service, ids: &mut Ids) -> (GroupConf, Vec<Constraint>) {
+    let mut members: Vec<PrimitiveConf> =
+        s.resources.iter().filter_map(|r| d.primitive(&r.id)).map(|p| prim(d, p)).collect();
     if s.recovery == Recovery::Disable {
         // rgmanager stops a failed service and leaves it stopped.
         for m in &mut members {
@@ -368,9 +404,9 @@ fn service(d: &Description, s: &Service, ids: &mut Ids) -> (Grp, Vec<Constraint>
         what.push_str(&format!(", failover domain {}", fd.name));
         if fd.nofailback {
             meta.push(("resource-stickiness".into(), "INFINITY".into()));
-        } else if fd.ordered {
+        } else if fd.ordered && d.resource_defaults.iter().any(|p| p.name == "resource-stickiness") {
             // Fail back to the preferred node even when rsc_defaults
-            // make resources sticky.
+            // make resources sticky (without them stickiness is 0 already).
             meta.push(("resource-stickiness".into(), "0".into()));
         }
         if fd.ordered {
@@ -381,21 +417,14 @@ fn service(d: &Description, s: &Service, ids: &mut Ids) -> (Grp, Vec<Constraint>
                     rsc: s.name.clone(),
                     node: m.node.id.clone(),
                     score: domain_score(m.priority),
-                    comment: Some(format!("failover domain {}: priority {}", fd.name, m.priority)),
+                    // The service's comment names the domain; one per
+                    // location would be most of a large CIB.
+                    comment: None,
                 });
             }
         }
-        if fd.restricted {
-            for n in d.nodes.iter().filter(|n| !fd.nodes.iter().any(|m| m.node.id == n.name)) {
-                let id = ids.derive(format!("location-{}-{}", s.name, n.name));
-                constraints.push(Constraint::Location {
-                    id,
-                    rsc: s.name.clone(),
-                    node: n.name.clone(),
-                    score: Score::NegInfinity,
-                    comment: Some(format!("failover domain {} is restricted", fd.name)),
-                });
-            }
+        if fd.restricted && d.nodes.iter().any(|n| !fd.nodes.iter().any(|m| m.node.id == n.name)) {
+            constraints.push(restricted(s, fd, ids));
         }
     }
     if s.exclusive {
@@ -411,7 +440,30 @@ fn service(d: &Description, s: &Service, ids: &mut Ids) -> (Grp, Vec<Constraint>
             });
         }
     }
-    (Grp { id: s.name.clone(), members, meta, comment: Some(what) }, constraints)
+    (GroupConf { id: s.name.clone(), members, meta, comment: Some(what) }, constraints)
+}
+
+/// A restricted failover domain as one rule: never on a node that is not
+/// a member. One constraint per service whatever the cluster's size (one
+/// -INFINITY location per outside node would be nodes x services).
+fn restricted(s: &Service, fd: &FailoverDomain, ids: &mut Ids) -> Constraint {
+    let expressions = fd
+        .nodes
+        .iter()
+        .map(|m| Expression {
+            attribute: "#uname".into(),
+            operation: "ne".into(),
+            value: Some(m.node.id.clone()),
+            line: 0,
+        })
+        .collect();
+    Constraint::Rule {
+        id: ids.derive(format!("location-{}-domain", s.name)),
+        rsc: s.name.clone(),
+        rule: Rule { score: Score::NegInfinity, role: None, boolean: "and".into(), expressions },
+        // The service's comment names the domain.
+        comment: None,
+    }
 }
 
 #[cfg(test)]
@@ -471,6 +523,10 @@ resources = ["other"]
         assert_eq!(ids, vec!["s", "t"]);
         let m = meta(&cfg.resources[0]);
         assert!(m.contains(&("target-role".into(), "Stopped".into())), "{m:?}");
+        assert!(!m.iter().any(|(k, _)| k == "resource-stickiness"), "not sticky without rsc_defaults: {m:?}");
+        let sticky =
+            MAIL.replace("[[failover_domain]]", "[resource_defaults]\nresource-stickiness = 100\n[[failover_domain]]");
+        let m = meta(&build(&parse("t.toml", &sticky).unwrap()).resources[0]);
         assert!(m.contains(&("resource-stickiness".into(), "0".into())), "ordered domain fails back: {m:?}");
         let Item::Group(g) = &cfg.resources[0] else { panic!() };
         assert!(g.members.iter().all(|p| p.ops.iter().all(|o| o.on_fail.as_deref() == Some("stop"))));
@@ -483,12 +539,18 @@ resources = ["other"]
             .map(|c| match c {
                 Constraint::Location { id, score, .. } => format!("{id}={score}"),
                 Constraint::Colocation { id, score, .. } => format!("{id}={score}"),
+                Constraint::Rule { id, rule, .. } => format!("{id}={}", rule.score),
                 _ => String::new(),
             })
             .collect();
         assert_eq!(
             placed,
-            vec!["location-s-a=100", "location-s-b=99", "location-s-c=-INFINITY", "colocation-s-apart-t=-INFINITY"]
+            vec![
+                "location-s-a=100",
+                "location-s-b=99",
+                "location-s-domain=-INFINITY",
+                "colocation-s-apart-t=-INFINITY"
+            ]
         );
     }
 

@@ -12,16 +12,35 @@ use toml::Spanned;
 pub enum ParseError {
     #[error("failed to read cluster description {file}: {err}")]
     Read { file: String, err: std::io::Error },
+    #[error("{file}: refused: larger than {max_mb} MB, which no cluster description needs")]
+    TooLarge { file: String, max_mb: u64 },
     #[error("{file}:{line}: {message}")]
     Syntax { file: String, line: usize, message: String },
     #[error("{file}:{line}: invalid {what}: {why}")]
     Invalid { file: String, line: usize, what: String, why: String },
 }
 
-/// Read and parse a description file.
+/// The largest description read: a 1,000-node, 10,000-resource cluster
+/// takes a few MB; anything much bigger is not a description.
+pub const MAX_SIZE: u64 = 16 << 20;
+
+/// Read and parse a description file (refused before parsing when it is
+/// larger than [`MAX_SIZE`]).
 pub fn load(path: &Path) -> Result<Description, ParseError> {
+    use std::io::Read;
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|err| ParseError::Read { file: file.clone(), err })?;
+    let read = |err| ParseError::Read { file: file.clone(), err };
+    let f = std::fs::File::open(path).map_err(read)?;
+    let mut bytes = Vec::new();
+    f.take(MAX_SIZE + 1).read_to_end(&mut bytes).map_err(read)?;
+    if bytes.len() as u64 > MAX_SIZE {
+        return Err(ParseError::TooLarge { file, max_mb: MAX_SIZE >> 20 });
+    }
+    let text = String::from_utf8(bytes).map_err(|e| ParseError::Syntax {
+        file: file.clone(),
+        line: e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1,
+        message: "not UTF-8 text".into(),
+    })?;
     parse(&file, &text)
 }
 
@@ -126,6 +145,8 @@ struct RawFenceDevice {
     #[serde(default)]
     hosts: Vec<String>,
     #[serde(default)]
+    ports: Table,
+    #[serde(default)]
     params: Table,
 }
 
@@ -140,6 +161,9 @@ struct RawPrimitive {
     meta: Table,
     #[serde(default)]
     op: Vec<RawOp>,
+    monitor: Option<bool>,
+    #[serde(default)]
+    rgmanager: Table,
 }
 
 #[derive(Deserialize)]
@@ -150,6 +174,7 @@ struct RawOp {
     timeout: Option<Value>,
     role: Option<Spanned<String>>,
     on_fail: Option<Spanned<String>>,
+    force: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -264,6 +289,16 @@ struct RawService {
     resources: Vec<Spanned<String>>,
 }
 
+/// Pacemaker's interval specification (crm_get_msec and ISO 8601
+/// durations), restricted to what crm and pcs pass through unchanged.
+pub fn valid_duration(s: &str) -> bool {
+    if let Some(iso) = s.strip_prefix('P') {
+        return !iso.is_empty() && iso.chars().all(|c| c.is_ascii_digit() || "YMWDTHS".contains(c));
+    }
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    digits > 0 && digits <= 12 && matches!(&s[digits..], "" | "ms" | "s" | "m" | "min" | "h" | "hr")
+}
+
 const ACTIONS: &[&str] = &["start", "stop", "promote", "demote"];
 const KINDS: &[&str] = &["Mandatory", "Optional", "Serialize"];
 const OPERATIONS: &[&str] = &["lt", "gt", "lte", "gte", "eq", "ne", "defined", "not_defined"];
@@ -287,7 +322,7 @@ impl Builder<'_> {
         (v.get_ref().clone(), self.line(v))
     }
 
-    fn r(&self, v: &Spanned<String>) -> Ref {
+    fn reference(&self, v: &Spanned<String>) -> Ref {
         Ref { id: v.get_ref().clone(), line: self.line(v) }
     }
 
@@ -301,6 +336,19 @@ impl Builder<'_> {
             toml::Value::Boolean(b) => Ok(b.to_string()),
             toml::Value::Datetime(d) => Ok(d.to_string()),
             _ => Err(self.invalid(self.line(v), what, "a value must be text, a number or a boolean")),
+        }
+    }
+
+    /// An interval or timeout as Pacemaker reads it: seconds as a number,
+    /// or a number with a unit (ms, s, m/min, h/hr), or ISO 8601 (P...).
+    fn duration(&self, what: &str, v: &Value) -> Result<String, ParseError> {
+        let text = self.scalar(what, v)?;
+        if valid_duration(&text) {
+            Ok(text)
+        } else {
+            let why =
+                format!("{text:?}: seconds (30), a number with a unit (500ms, 30s, 5min, 1h) or ISO 8601 (PT30S)");
+            Err(self.invalid(self.line(v), what, why))
         }
     }
 
@@ -374,9 +422,33 @@ impl Builder<'_> {
 
     fn build(&self, raw: RawFile) -> Result<Description, ParseError> {
         let mut d = Description { file: self.file.to_string(), ..Description::default() };
-        let (name, line) = self.text(&raw.cluster.name);
+        d.cluster = self.cluster(&raw.cluster)?;
+        d.nodes = raw.node.iter().enumerate().map(|(i, n)| self.node(i, n)).collect::<Result<_, _>>()?;
+        if let Some(f) = &raw.fencing {
+            d.fencing = self.fencing(f)?;
+        }
+        d.properties = self.pairs("property", &raw.properties)?;
+        d.resource_defaults = self.pairs("resource default", &raw.resource_defaults)?;
+        d.op_defaults = self.pairs("operation default", &raw.op_defaults)?;
+        d.resources = raw.resource.iter().map(|r| self.primitive(r)).collect::<Result<_, _>>()?;
+        for g in &raw.group {
+            let (id, line) = self.text(&g.id);
+            let resources = g.resources.iter().map(|r| self.reference(r)).collect();
+            d.groups.push(Group { id, resources, meta: self.pairs("meta attribute", &g.meta)?, line });
+        }
+        d.clones = raw.clone.iter().map(|c| self.clone_resource(c)).collect::<Result<_, _>>()?;
+        d.locations = raw.location.iter().map(|l| self.location(l)).collect::<Result<_, _>>()?;
+        d.colocations = raw.colocation.iter().map(|c| self.colocation(c)).collect::<Result<_, _>>()?;
+        d.orders = raw.order.iter().map(|o| self.order(o)).collect::<Result<_, _>>()?;
+        d.domains = raw.failover_domain.iter().map(|fd| self.domain(fd)).collect();
+        d.services = raw.service.iter().map(|s| self.service(s)).collect::<Result<_, _>>()?;
+        Ok(d)
+    }
+
+    fn cluster(&self, c: &RawCluster) -> Result<Cluster, ParseError> {
+        let (name, line) = self.text(&c.name);
         let mut stacks = Vec::new();
-        for s in raw.cluster.stacks.iter().flatten() {
+        for s in c.stacks.iter().flatten() {
             let stack = match s.get_ref().as_str() {
                 "pacemaker" => Stack::Pacemaker,
                 "rhcs" => Stack::Rhcs,
@@ -389,194 +461,179 @@ impl Builder<'_> {
         if stacks.is_empty() {
             stacks.push(Stack::Pacemaker);
         }
-        d.cluster = Cluster { name, stacks, line };
+        Ok(Cluster { name, stacks, line })
+    }
 
-        for (i, n) in raw.node.iter().enumerate() {
-            let (name, line) = self.text(&n.name);
-            let id = match &n.id {
-                Some(v) => u32::try_from(*v.get_ref())
-                    .ok()
-                    .filter(|id| *id > 0)
-                    .ok_or_else(|| self.invalid(self.line(v), "node id", "a positive integer"))?,
-                None => u32::try_from(i + 1).unwrap_or(u32::MAX),
-            };
-            d.nodes.push(Node { name, id, attributes: self.pairs("node attribute", &n.attributes)?, line });
-        }
+    fn node(&self, index: usize, n: &RawNode) -> Result<Node, ParseError> {
+        let (name, line) = self.text(&n.name);
+        let id = match &n.id {
+            Some(v) => u32::try_from(*v.get_ref())
+                .ok()
+                .filter(|id| *id > 0)
+                .ok_or_else(|| self.invalid(self.line(v), "node id", "a positive integer"))?,
+            None => u32::try_from(index + 1).unwrap_or(u32::MAX),
+        };
+        Ok(Node { name, id, attributes: self.pairs("node attribute", &n.attributes)?, line })
+    }
 
-        if let Some(f) = &raw.fencing {
-            d.fencing.enabled = f.enabled.as_ref().is_none_or(|e| *e.get_ref());
-            d.fencing.line = f.enabled.as_ref().map_or(0, |e| self.line(e));
-            if let Some(sbd) = &f.sbd {
-                let line = self.line(&sbd.devices);
-                if sbd.devices.get_ref().is_empty() {
-                    return Err(self.invalid(line, "fencing.sbd.devices", "at least one shared disk"));
-                }
-                let id = sbd.id.as_ref().map_or_else(|| "fence-sbd".to_string(), |i| i.get_ref().clone());
-                // fence_sbd takes the disks as one comma-separated list.
-                let devices = Pair { name: "devices".into(), value: sbd.devices.get_ref().join(","), line };
-                d.fencing.devices.push(FenceDevice {
-                    id,
-                    agent: "fence_sbd".into(),
-                    params: vec![devices],
-                    hosts: Vec::new(),
-                    line,
-                });
+    fn fencing(&self, f: &RawFencing) -> Result<Fencing, ParseError> {
+        let mut fencing = Fencing {
+            enabled: f.enabled.as_ref().is_none_or(|e| *e.get_ref()),
+            devices: Vec::new(),
+            line: f.enabled.as_ref().map_or(0, |e| self.line(e)),
+        };
+        if let Some(sbd) = &f.sbd {
+            let line = self.line(&sbd.devices);
+            if sbd.devices.get_ref().is_empty() {
+                return Err(self.invalid(line, "fencing.sbd.devices", "at least one shared disk"));
             }
-            for dev in &f.device {
-                let (id, line) = self.text(&dev.id);
-                let agent = dev.agent.get_ref();
-                let agent = agent.strip_prefix("stonith:").unwrap_or(agent).to_string();
-                if agent.is_empty() || agent.contains(|c: char| c.is_whitespace() || c == ':') {
-                    return Err(self.invalid(self.line(&dev.agent), "fence agent", format!("{agent:?}")));
-                }
-                d.fencing.devices.push(FenceDevice {
-                    id,
-                    agent,
-                    params: self.pairs("fence parameter", &dev.params)?,
-                    hosts: dev.hosts.clone(),
-                    line,
-                });
-            }
-        }
-
-        d.properties = self.pairs("property", &raw.properties)?;
-        d.resource_defaults = self.pairs("resource default", &raw.resource_defaults)?;
-        d.op_defaults = self.pairs("operation default", &raw.op_defaults)?;
-
-        for r in &raw.resource {
-            let (id, line) = self.text(&r.id);
-            let mut ops = Vec::new();
-            for o in &r.op {
-                let (name, oline) = self.text(&o.name);
-                let interval = match &o.interval {
-                    Some(v) => self.scalar("interval", v)?,
-                    None => "0".to_string(),
-                };
-                ops.push(Op {
-                    name,
-                    interval,
-                    timeout: o.timeout.as_ref().map(|v| self.scalar("timeout", v)).transpose()?,
-                    role: o.role.as_ref().map(|v| self.role(v)).transpose()?,
-                    on_fail: o
-                        .on_fail
-                        .as_ref()
-                        .map(|v| {
-                            self.word(
-                                v,
-                                "on_fail",
-                                &["ignore", "block", "stop", "restart", "fence", "standby", "demote"],
-                            )
-                        })
-                        .transpose()?,
-                    line: oline,
-                });
-            }
-            d.resources.push(Primitive {
+            let id = sbd.id.as_ref().map_or_else(|| "fence-sbd".to_string(), |i| i.get_ref().clone());
+            // fence_sbd takes the disks as one comma-separated list.
+            let devices = Pair { name: "devices".into(), value: sbd.devices.get_ref().join(","), line };
+            fencing.devices.push(FenceDevice {
                 id,
-                agent: self.agent(&r.agent)?,
-                agent_line: self.line(&r.agent),
-                params: self.pairs("parameter", &r.params)?,
-                meta: self.pairs("meta attribute", &r.meta)?,
-                ops,
+                agent: "fence_sbd".into(),
+                params: vec![devices],
+                hosts: Vec::new(),
+                ports: Vec::new(),
                 line,
             });
         }
-
-        for g in &raw.group {
-            let (id, line) = self.text(&g.id);
-            let resources = g.resources.iter().map(|r| self.r(r)).collect();
-            d.groups.push(Group { id, resources, meta: self.pairs("meta attribute", &g.meta)?, line });
-        }
-
-        for c in &raw.clone {
-            let (id, line) = self.text(&c.id);
-            d.clones.push(Clone {
+        for dev in &f.device {
+            let (id, line) = self.text(&dev.id);
+            let agent = dev.agent.get_ref();
+            let agent = agent.strip_prefix("stonith:").unwrap_or(agent).to_string();
+            if agent.is_empty() || agent.contains(|c: char| c.is_whitespace() || c == ':') {
+                return Err(self.invalid(self.line(&dev.agent), "fence agent", format!("{agent:?}")));
+            }
+            fencing.devices.push(FenceDevice {
                 id,
-                resource: self.r(&c.resource),
-                interleave: c.interleave,
-                ordered: c.ordered,
-                notify: c.notify,
-                promotable: c.promotable,
-                max: c.max,
-                node_max: c.node_max,
-                promoted_max: c.promoted_max,
-                promoted_node_max: c.promoted_node_max,
-                meta: self.pairs("meta attribute", &c.meta)?,
+                agent,
+                params: self.pairs("fence parameter", &dev.params)?,
+                hosts: dev.hosts.clone(),
+                ports: self.pairs("fence port", &dev.ports)?,
                 line,
             });
         }
+        Ok(fencing)
+    }
 
-        for l in &raw.location {
-            d.locations.push(self.location(l)?);
-        }
+    fn op(&self, o: &RawOp) -> Result<Op, ParseError> {
+        const ON_FAIL: &[&str] = &["ignore", "block", "stop", "restart", "fence", "standby", "demote"];
+        let (name, line) = self.text(&o.name);
+        let interval = match &o.interval {
+            Some(v) => self.duration("interval", v)?,
+            None => "0".to_string(),
+        };
+        Ok(Op {
+            name,
+            interval,
+            timeout: o.timeout.as_ref().map(|v| self.duration("timeout", v)).transpose()?,
+            role: o.role.as_ref().map(|v| self.role(v)).transpose()?,
+            on_fail: o.on_fail.as_ref().map(|v| self.word(v, "on_fail", ON_FAIL)).transpose()?,
+            force: o.force.unwrap_or(false),
+            line,
+        })
+    }
 
-        for c in &raw.colocation {
-            let line = self.line(&c.resource);
-            d.colocations.push(Colocation {
-                id: c.id.as_ref().map(|v| v.get_ref().clone()),
-                resource: self.r(&c.resource),
-                with: self.r(&c.with),
-                score: c.score.as_ref().map(|s| self.score(s)).transpose()?.unwrap_or(Score::Infinity),
-                role: c.role.as_ref().map(|v| self.role(v)).transpose()?,
-                with_role: c.with_role.as_ref().map(|v| self.role(v)).transpose()?,
-                line,
-            });
-        }
+    fn primitive(&self, r: &RawPrimitive) -> Result<Primitive, ParseError> {
+        let (id, line) = self.text(&r.id);
+        Ok(Primitive {
+            id,
+            agent: self.agent(&r.agent)?,
+            agent_line: self.line(&r.agent),
+            params: self.pairs("parameter", &r.params)?,
+            meta: self.pairs("meta attribute", &r.meta)?,
+            ops: r.op.iter().map(|o| self.op(o)).collect::<Result<_, _>>()?,
+            default_monitor: r.monitor.unwrap_or(true),
+            rgmanager: self.pairs("rgmanager attribute", &r.rgmanager)?,
+            line,
+        })
+    }
 
-        for o in &raw.order {
-            let line = self.line(&o.first);
-            d.orders.push(Order {
-                id: o.id.as_ref().map(|v| v.get_ref().clone()),
-                first: self.r(&o.first),
-                then: self.r(&o.then),
-                first_action: o.first_action.as_ref().map(|v| self.word(v, "first_action", ACTIONS)).transpose()?,
-                then_action: o.then_action.as_ref().map(|v| self.word(v, "then_action", ACTIONS)).transpose()?,
-                kind: o.kind.as_ref().map(|v| self.word(v, "order kind", KINDS)).transpose()?,
-                symmetrical: o.symmetrical,
-                line,
-            });
+    /// A clone count: at least 1 (0 instances is a stopped clone: say so
+    /// with target-role).
+    fn count(&self, line: usize, what: &str, v: Option<u32>) -> Result<Option<u32>, ParseError> {
+        match v {
+            Some(0) => Err(self.invalid(line, what, "at least 1 (stop a clone with meta target-role = \"Stopped\")")),
+            v => Ok(v),
         }
+    }
 
-        for fd in &raw.failover_domain {
-            let (name, line) = self.text(&fd.name);
-            let nodes = fd
-                .nodes
-                .iter()
-                .map(|n| DomainNode { node: self.r(&n.name), priority: n.priority.unwrap_or(1).max(1) })
-                .collect();
-            d.domains.push(FailoverDomain {
-                name,
-                ordered: fd.ordered,
-                restricted: fd.restricted,
-                nofailback: fd.nofailback,
-                nodes,
-                line,
-            });
-        }
+    fn clone_resource(&self, c: &RawClone) -> Result<CloneResource, ParseError> {
+        let (id, line) = self.text(&c.id);
+        Ok(CloneResource {
+            id,
+            resource: self.reference(&c.resource),
+            interleave: c.interleave,
+            ordered: c.ordered,
+            notify: c.notify,
+            promotable: c.promotable,
+            max: self.count(line, "clone max", c.max)?,
+            node_max: self.count(line, "clone node_max", c.node_max)?,
+            promoted_max: self.count(line, "clone promoted_max", c.promoted_max)?,
+            promoted_node_max: self.count(line, "clone promoted_node_max", c.promoted_node_max)?,
+            meta: self.pairs("meta attribute", &c.meta)?,
+            line,
+        })
+    }
 
-        for s in &raw.service {
-            let (name, line) = self.text(&s.name);
-            let recovery = match s.recovery.as_ref() {
-                None => Recovery::Restart,
-                Some(v) => match self.word(v, "recovery", &["restart", "relocate", "disable"])?.as_str() {
-                    "relocate" => Recovery::Relocate,
-                    "disable" => Recovery::Disable,
-                    _ => Recovery::Restart,
-                },
-            };
-            d.services.push(Service {
-                name,
-                domain: s.domain.as_ref().map(|v| self.r(v)),
-                autostart: s.autostart.unwrap_or(true),
-                exclusive: s.exclusive.unwrap_or(false),
-                recovery,
-                max_restarts: s.max_restarts.unwrap_or(0),
-                restart_expire_time: s.restart_expire_time.unwrap_or(0),
-                resources: s.resources.iter().map(|r| self.r(r)).collect(),
-                line,
-            });
-        }
-        Ok(d)
+    fn colocation(&self, c: &RawColocation) -> Result<Colocation, ParseError> {
+        Ok(Colocation {
+            id: c.id.as_ref().map(|v| v.get_ref().clone()),
+            resource: self.reference(&c.resource),
+            with: self.reference(&c.with),
+            score: c.score.as_ref().map(|s| self.score(s)).transpose()?.unwrap_or(Score::Infinity),
+            role: c.role.as_ref().map(|v| self.role(v)).transpose()?,
+            with_role: c.with_role.as_ref().map(|v| self.role(v)).transpose()?,
+            line: self.line(&c.resource),
+        })
+    }
+
+    fn order(&self, o: &RawOrder) -> Result<Order, ParseError> {
+        Ok(Order {
+            id: o.id.as_ref().map(|v| v.get_ref().clone()),
+            first: self.reference(&o.first),
+            then: self.reference(&o.then),
+            first_action: o.first_action.as_ref().map(|v| self.word(v, "first_action", ACTIONS)).transpose()?,
+            then_action: o.then_action.as_ref().map(|v| self.word(v, "then_action", ACTIONS)).transpose()?,
+            kind: o.kind.as_ref().map(|v| self.word(v, "order kind", KINDS)).transpose()?,
+            symmetrical: o.symmetrical,
+            line: self.line(&o.first),
+        })
+    }
+
+    fn domain(&self, fd: &RawDomain) -> FailoverDomain {
+        let (name, line) = self.text(&fd.name);
+        let nodes = fd
+            .nodes
+            .iter()
+            .map(|n| DomainNode { node: self.reference(&n.name), priority: n.priority.unwrap_or(1).max(1) })
+            .collect();
+        FailoverDomain { name, ordered: fd.ordered, restricted: fd.restricted, nofailback: fd.nofailback, nodes, line }
+    }
+
+    fn service(&self, s: &RawService) -> Result<Service, ParseError> {
+        let (name, line) = self.text(&s.name);
+        let recovery = match s.recovery.as_ref() {
+            None => Recovery::Restart,
+            Some(v) => match self.word(v, "recovery", &["restart", "relocate", "disable"])?.as_str() {
+                "relocate" => Recovery::Relocate,
+                "disable" => Recovery::Disable,
+                _ => Recovery::Restart,
+            },
+        };
+        Ok(Service {
+            name,
+            domain: s.domain.as_ref().map(|v| self.reference(v)),
+            autostart: s.autostart.unwrap_or(true),
+            exclusive: s.exclusive.unwrap_or(false),
+            recovery,
+            max_restarts: s.max_restarts.unwrap_or(0),
+            restart_expire_time: s.restart_expire_time.unwrap_or(0),
+            resources: s.resources.iter().map(|r| self.reference(r)).collect(),
+            line,
+        })
     }
 
     fn location(&self, l: &RawLocation) -> Result<Location, ParseError> {
@@ -587,7 +644,7 @@ impl Builder<'_> {
                 if !score.is_positive() {
                     return Err(self.invalid(line, "location", "prefer needs a positive score (use avoid)"));
                 }
-                Placement::Node { node: self.r(n), score }
+                Placement::Node { node: self.reference(n), score }
             }
             (None, Some(n), None) => {
                 let score = l.score.as_ref().map(|s| self.score(s)).transpose()?.unwrap_or(Score::NegInfinity);
@@ -600,7 +657,7 @@ impl Builder<'_> {
                 if !score.is_negative() {
                     return Err(self.invalid(line, "location", "avoid needs a non-zero score"));
                 }
-                Placement::Node { node: self.r(n), score }
+                Placement::Node { node: self.reference(n), score }
             }
             (None, None, Some(rule)) => {
                 if l.score.is_some() {
@@ -636,7 +693,12 @@ impl Builder<'_> {
             }
             _ => return Err(self.invalid(line, "location", "give exactly one of prefer, avoid or [location.rule]")),
         };
-        Ok(Location { id: l.id.as_ref().map(|v| v.get_ref().clone()), resource: self.r(&l.resource), placement, line })
+        Ok(Location {
+            id: l.id.as_ref().map(|v| v.get_ref().clone()),
+            resource: self.reference(&l.resource),
+            placement,
+            line,
+        })
     }
 }
 

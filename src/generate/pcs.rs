@@ -2,7 +2,7 @@
 //! be run against a CIB file (`pcs -f FILE ...`) and pushed in one step.
 
 use super::model::Score;
-use super::pacemaker::{Cln, Config, Constraint, Grp, Item, Prim};
+use super::pacemaker::{CloneConf, Config, Constraint, GroupConf, Item, PrimitiveConf};
 use std::fmt::Write;
 
 /// How the commands are written.
@@ -29,7 +29,7 @@ pub fn quote(v: &str) -> String {
 
 /// `clone` or `promotable`, and the clone's meta attributes without the
 /// promotable=true that `promotable` sets itself.
-fn clone_meta(c: &Cln) -> (&'static str, Vec<(String, String)>) {
+fn clone_meta(c: &CloneConf) -> (&'static str, Vec<(String, String)>) {
     let promotable = c.meta.iter().any(|(k, v)| k == "promotable" && v == "true");
     let meta = c.meta.iter().filter(|(k, _)| !(promotable && k == "promotable")).cloned().collect();
     (if promotable { "promotable" } else { "clone" }, meta)
@@ -67,7 +67,7 @@ impl Out {
         }
     }
 
-    fn primitive(&mut self, p: &Prim) {
+    fn primitive(&mut self, p: &PrimitiveConf) {
         self.primitive_in(p, None);
     }
 
@@ -75,7 +75,7 @@ impl Out {
     /// child: pcs 0.11 cannot clone a primitive whose agent is not installed
     /// afterwards (`resource clone` ignores --force for primitives), but
     /// creates it cloned.
-    fn primitive_in(&mut self, p: &Prim, clone: Option<&Cln>) {
+    fn primitive_in(&mut self, p: &PrimitiveConf, clone: Option<&CloneConf>) {
         self.comment(&p.comment);
         let stonith = p.agent.class == "stonith";
         let mut s = if stonith {
@@ -112,13 +112,15 @@ impl Out {
         // pcs adds its own default operations unless told not to; the
         // description's are complete.
         s.push_str(" --no-default-ops");
-        if self.opts.force {
+        // An operation the agent does not declare (forced in the
+        // description) is written only with --force.
+        if self.opts.force || p.ops.iter().any(|o| o.force) {
             s.push_str(" --force");
         }
         self.cmd(&s);
     }
 
-    fn group(&mut self, g: &Grp) {
+    fn group(&mut self, g: &GroupConf) {
         for m in &g.members {
             self.primitive(m);
         }
@@ -130,7 +132,7 @@ impl Out {
         }
     }
 
-    fn clone(&mut self, c: &Cln) {
+    fn clone(&mut self, c: &CloneConf) {
         if let Item::Primitive(p) = c.child.as_ref() {
             self.comment(&c.comment);
             self.primitive_in(p, Some(c));

@@ -45,6 +45,7 @@ pub fn for_lab(d: &Description, nodes: &[Node], volumes: &[super::state::Volume]
         agent: FENCE_AGENT.into(),
         params: Vec::new(),
         hosts: nodes.iter().map(|n| n.name.clone()).collect(),
+        ports: Vec::new(),
         line: 0,
     }];
     // A lab starts every node at once: waiting 20 s for a DC that will

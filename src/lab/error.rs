@@ -7,8 +7,8 @@ use std::path::PathBuf;
 pub enum LabError {
     #[error(transparent)]
     Exec(#[from] crate::exec::ExecError),
-    #[error("failed to {what} {}: {source}", path.display())]
-    Io { what: &'static str, path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Io(#[from] crate::error::IoError),
     #[error("no lab is up (no {})", .0.display())]
     NotUp(PathBuf),
     #[error("a lab is already up ({}): run `haven lab down` first", .0.display())]
@@ -30,6 +30,6 @@ pub enum LabError {
 impl LabError {
     pub fn io(what: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> LabError {
         let path = path.into();
-        move |source| LabError::Io { what, path, source }
+        move |source| LabError::Io(crate::error::IoError::new(what, path.display(), source))
     }
 }

@@ -132,8 +132,8 @@ fn broken(node: &str) -> bool {
 pub fn main(args: &[String]) -> u8 {
     let mut input = String::new();
     // Pacemaker writes the request and closes stdin; a terminal would not.
-    use std::io::IsTerminal;
-    if !std::io::stdin().is_terminal() {
+    let stdin_is_tty = std::io::IsTerminal::is_terminal(&std::io::stdin());
+    if !stdin_is_tty {
         let _ = std::io::stdin().take(64 * 1024).read_to_string(&mut input);
     }
     let (action, target) = request(args, &input);

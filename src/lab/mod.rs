@@ -356,11 +356,7 @@ pub fn down() -> Result<Vec<String>, LabError> {
     }
     let ns = state::ns_dir();
     let ns_s = ns.display().to_string();
-    while std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.split(' ').nth(4) == Some(&ns_s))
-    {
+    while crate::mount::MountTable::read().is_ok_and(|t| t.entries.iter().any(|e| e.mount_point == ns_s)) {
         if node::run(&["umount", "-n", &ns_s]).is_err() {
             break;
         }

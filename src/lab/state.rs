@@ -112,7 +112,7 @@ impl State {
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(LabError::NotUp(path)),
-            Err(e) => return Err(LabError::Io { what: "read", path, source: e }),
+            Err(e) => return Err(LabError::Io(crate::error::IoError::new("read", path.display(), e))),
         };
         serde_json::from_str(&text).map_err(|e| LabError::State { path, reason: e.to_string() })
     }

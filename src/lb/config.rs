@@ -2,7 +2,8 @@
 //! their real servers, the defaults ldirectord itself uses, and every error
 //! with its line number.
 
-use crate::probe::{Expect, Greeting, Probe};
+use super::keys;
+use crate::probe::{Expect, Negotiate, Probe, Service};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -83,6 +84,17 @@ pub struct Virtual {
     pub quiescent: bool,
     pub fallback: Option<Real>,
     pub fallbackcommand: Option<String>,
+    /// The user external checks run as (the global commanduser).
+    pub commanduser: String,
+    /// Credentials and database of negotiate checks (mysql, pgsql, ldap,
+    /// ftp, sip) and the RADIUS shared secret.
+    pub login: Option<String>,
+    pub passwd: Option<String>,
+    pub database: Option<String>,
+    pub secret: Option<String>,
+    /// IPVS-only settings, kept for the IPVS backend.
+    pub schedflags: Option<String>,
+    pub ops: bool,
     pub line: usize,
 }
 
@@ -107,7 +119,7 @@ impl Virtual {
             CheckType::Ping => return Some(Probe::Ping),
             CheckType::External => {
                 let cmd = self.checkcommand.clone().unwrap_or_default();
-                return Some(Probe::External { argv: vec![cmd] });
+                return Some(Probe::External { argv: vec![cmd], user: self.commanduser.clone() });
             }
         };
         if !negotiate {
@@ -115,28 +127,86 @@ impl Virtual {
         }
         let request = real.request.clone().unwrap_or_else(|| self.request.clone());
         let receive = real.receive.clone().unwrap_or_else(|| self.receive.clone());
-        Some(match self.service.as_str() {
-            "http" | "https" => {
-                let path = if request.starts_with('/') { request } else { format!("/{request}") };
-                let (method, host, expect) =
-                    (self.httpmethod.clone(), self.virtualhost.clone(), Expect::from_receive(&receive));
-                if self.service == "https" {
-                    Probe::Https { method, path, host, expect, verify: self.verify_tls }
+        let expect = Expect::from_receive(&receive);
+        let path = if request.starts_with('/') { request.clone() } else { format!("/{request}") };
+        let (method, host) = (self.httpmethod.clone(), self.virtualhost.clone());
+        let negotiate = |service, tls| {
+            Some(Probe::Negotiate(Box::new(Negotiate {
+                service,
+                tls,
+                udp: self.protocol == Protocol::Udp || service == Service::Radius,
+                request: request.strip_prefix('/').unwrap_or(&request).to_string(),
+                expect: expect.clone(),
+                login: self.login.clone(),
+                passwd: self.passwd.clone(),
+                database: self.database.clone(),
+                secret: self.secret.clone(),
+            })))
+        };
+        match self.service.as_str() {
+            "http" => Some(Probe::Http { method, path, host, expect }),
+            "https" => Some(Probe::Https { method, path, host, expect, verify: self.verify_tls }),
+            // Through the proxy: an absolute URL (request, or the
+            // virtualhost's path).
+            "http_proxy" => {
+                let url = if request.contains("://") {
+                    request.clone()
                 } else {
-                    Probe::Http { method, path, host, expect }
-                }
+                    format!("http://{}{path}", host.clone().unwrap_or_else(|| real.addr.ip().to_string()))
+                };
+                Some(Probe::Http { method, path: url, host, expect })
             }
-            "smtp" => Probe::Greeting { kind: Greeting::Smtp },
-            "pop" => Probe::Greeting { kind: Greeting::Pop },
-            "imap" => Probe::Greeting { kind: Greeting::Imap },
-            "ftp" => Probe::Greeting { kind: Greeting::Ftp },
-            // MySQL servers speak first (the handshake packet).
-            "mysql" => Probe::Exchange { request: Vec::new(), expect: Expect::Any },
-            "simpletcp" => {
-                Probe::Exchange { request: unescape(&request).into_bytes(), expect: Expect::from_receive(&receive) }
+            "smtp" | "submission" => negotiate(Service::Smtp, false),
+            "pop" => negotiate(Service::Pop, false),
+            "pops" => negotiate(Service::Pop, true),
+            "imap" => negotiate(Service::Imap, false),
+            "imaps" => negotiate(Service::Imap, true),
+            "nntp" => negotiate(Service::Nntp, false),
+            "ftp" => negotiate(Service::Ftp, false),
+            "ldap" => negotiate(Service::Ldap, false),
+            "ldaps" => negotiate(Service::Ldap, true),
+            "mysql" => negotiate(Service::Mysql, false),
+            "pgsql" => negotiate(Service::Pgsql, false),
+            "dns" => negotiate(Service::Dns, false),
+            "radius" => negotiate(Service::Radius, false),
+            "sip" => negotiate(Service::Sip, false),
+            "simpletcp" => Some(Probe::Exchange {
+                request: unescape(request.strip_prefix('/').unwrap_or(&request)).into_bytes(),
+                expect,
+            }),
+            // ldirectord's check_none: a connect check is all "none" means.
+            _ => Some(Probe::Connect),
+        }
+    }
+
+    /// Why a negotiate check of this service cannot run as configured
+    /// (refused at `check`, never degraded to a connect check).
+    pub fn negotiate_refusal(&self) -> Option<String> {
+        let negotiates = matches!(self.checktype, CheckType::Negotiate | CheckType::Every(_));
+        if !negotiates {
+            return None;
+        }
+        let has = |o: &Option<String>| o.as_deref().is_some_and(|s| !s.is_empty());
+        let request_set = self.request != "/" || self.reals.iter().any(|r| r.request.is_some());
+        match self.service.as_str() {
+            "oracle" => Some(
+                "service oracle cannot be negotiated: Oracle's protocol needs Oracle's proprietary client; \
+                 use checktype = connect, or external with a check command"
+                    .into(),
+            ),
+            "mysql" | "pgsql" if !has(&self.login) || !request_set => Some(format!(
+                "service {} with checktype negotiate needs login and request (a query that returns rows)",
+                self.service
+            )),
+            "radius" if !has(&self.secret) || !has(&self.login) => {
+                Some("service radius with checktype negotiate needs secret, login and passwd".into())
             }
-            _ => Probe::Connect,
-        })
+            "dns" if !request_set || self.receive.is_empty() => Some(
+                "service dns with checktype negotiate needs request (a name) and receive (an address it resolves to)"
+                    .into(),
+            ),
+            _ => None,
+        }
     }
 
     /// Where checks go for a real server (checkport overrides its port).
@@ -166,7 +236,42 @@ pub struct Config {
     pub autoreload: bool,
     pub callback: Option<String>,
     pub backend: BackendChoice,
+    /// ldirectord's logfile: a path, or a syslog facility name.
+    pub logfile: Option<String>,
+    /// ldirectord's maintenancedir: a file named after a real server
+    /// (ip, ip:port) there takes it out of service.
+    pub maintenancedir: Option<std::path::PathBuf>,
+    /// The user external checks, callback and fallbackcommand run as (haven
+    /// extension `commanduser`, default nobody: never root unless named).
+    pub commanduser: String,
     pub warnings: Vec<String>,
+}
+
+/// The user configuration commands run as unless `commanduser` says.
+pub const DEFAULT_COMMAND_USER: &str = "nobody";
+
+impl Config {
+    /// The commands this file makes haven run: external checks, callback,
+    /// fallbackcommand.
+    pub fn commands(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.callback.iter().map(String::as_str).collect();
+        for vs in &self.virtuals {
+            if vs.checktype == CheckType::External {
+                v.extend(vs.checkcommand.as_deref());
+            }
+            v.extend(vs.fallbackcommand.as_deref());
+        }
+        v
+    }
+}
+
+/// A file that makes haven run commands must be root's alone (sshd's
+/// StrictModes, crate::trust); a file without commands is only data.
+pub fn check_trust(cfg: &Config, path: &Path) -> Result<(), crate::trust::Untrusted> {
+    if cfg.commands().is_empty() {
+        return Ok(());
+    }
+    crate::trust::require_root(path)
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -179,31 +284,17 @@ pub struct ConfigError {
 
 /// Settings that may appear globally and be overridden per virtual.
 #[derive(Clone, Debug, Default)]
-struct Shared {
-    checkinterval: Option<u64>,
-    checktimeout: Option<u64>,
-    negotiatetimeout: Option<u64>,
-    failurecount: Option<u32>,
-    quiescent: Option<bool>,
-    checktype: Option<CheckType>,
-    fallback: Option<Real>,
-    fallbackcommand: Option<String>,
-}
-
-/// ldirectord's default service for well-known ports.
-fn service_for_port(port: u16) -> &'static str {
-    match port {
-        80 => "http",
-        443 => "https",
-        21 => "ftp",
-        25 | 587 => "smtp",
-        110 => "pop",
-        143 => "imap",
-        3306 => "mysql",
-        5432 => "pgsql",
-        53 => "dns",
-        _ => "none",
-    }
+pub struct Shared {
+    pub checkinterval: Option<u64>,
+    pub checktimeout: Option<u64>,
+    pub negotiatetimeout: Option<u64>,
+    pub failurecount: Option<u32>,
+    /// Deprecated in ldirectord in favour of failurecount.
+    pub checkcount: Option<u32>,
+    pub quiescent: Option<bool>,
+    pub checktype: Option<CheckType>,
+    pub fallback: Option<Real>,
+    pub fallbackcommand: Option<String>,
 }
 
 fn port_by_name(s: &str) -> Option<u16> {
@@ -221,8 +312,11 @@ fn port_by_name(s: &str) -> Option<u16> {
         "postgresql" | "pgsql" => 5432,
         "domain" | "dns" => 53,
         "ldap" => 389,
+        "ldaps" => 636,
         "nntp" => 119,
         "sip" => 5060,
+        "radius" => 1812,
+        "squid" | "http_proxy" => 3128,
         _ => return s.parse().ok(),
     })
 }
@@ -232,20 +326,12 @@ fn unescape(s: &str) -> String {
     s.replace("\\r", "\r").replace("\\n", "\n").replace("\\t", "\t")
 }
 
-fn unquote(s: &str) -> &str {
+pub(super) fn unquote(s: &str) -> &str {
     let t = s.trim();
     if t.len() >= 2 && (t.starts_with('"') && t.ends_with('"') || t.starts_with('\'') && t.ends_with('\'')) {
         &t[1..t.len() - 1]
     } else {
         t
-    }
-}
-
-fn yes_no(v: &str) -> Option<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "yes" | "y" | "true" | "on" | "1" => Some(true),
-        "no" | "n" | "false" | "off" | "0" => Some(false),
-        _ => None,
     }
 }
 
@@ -269,103 +355,61 @@ fn parse_hostport(s: &str, default_port: u16) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip.parse().ok()?, port_by_name(port)?))
 }
 
+/// `ip[:port] [gate|masq|ipip] [weight] ["request", "receive"]`: a real
+/// server or a fallback; `default_port` is the virtual's.
+pub(super) fn parse_real(value: &str, default_port: u16, line: usize) -> Result<Real, String> {
+    let mut rest = value.trim();
+    let (addr_text, after) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    rest = after.trim();
+    if addr_text.contains("->") {
+        return Err("real server ranges (a->b) are not supported; list each real server".into());
+    }
+    let addr = parse_hostport(addr_text, default_port)
+        .ok_or_else(|| format!("{addr_text:?} is not ip[:port] or [ipv6]:port"))?;
+    let mut method = Method::Gate;
+    let mut weight = 1;
+    let mut request = None;
+    let mut receive = None;
+    // Quoted request/receive pair at the end.
+    if let Some(q) = rest.find('"') {
+        let parts: Vec<&str> = rest[q..].split('"').collect();
+        // "a", "b" -> ["", a, ", ", b, ""]
+        match (parts.get(1), parts.get(3)) {
+            (Some(a), Some(b)) => {
+                request = Some((*a).to_string());
+                receive = Some((*b).to_string());
+            }
+            _ => return Err("a real server's request and receive are given as \"request\", \"receive\"".into()),
+        }
+        rest = rest[..q].trim();
+    }
+    for word in rest.split_whitespace() {
+        match word {
+            "gate" => method = Method::Gate,
+            "masq" => method = Method::Masq,
+            "ipip" => method = Method::Ipip,
+            w => {
+                weight = w
+                    .parse()
+                    .map_err(|_| format!("{w:?} is neither a forwarding method (gate, masq, ipip) nor a weight"))?
+            }
+        }
+    }
+    Ok(Real { addr, method, weight, request, receive, line })
+}
+
 struct Parser<'a> {
     file: &'a str,
     cfg: Config,
     global: Shared,
     current: Option<(Virtual, Shared)>,
+    /// Keys already warned about: one warning per key.
+    warned: Vec<&'static str>,
 }
 
 impl<'a> Parser<'a> {
     fn err(&self, line: usize, message: impl Into<String>) -> ConfigError {
         ConfigError { file: self.file.to_string(), line, message: message.into() }
-    }
-
-    fn shared_key(&self, sh: &mut Shared, key: &str, value: &str, line: usize) -> Result<bool, ConfigError> {
-        let num = |v: &str| -> Result<u64, ConfigError> {
-            v.parse::<u64>().map_err(|_| self.err(line, format!("{key} must be a number of seconds, not {v:?}")))
-        };
-        match key {
-            "checkinterval" => sh.checkinterval = Some(num(value)?.max(1)),
-            "checktimeout" => sh.checktimeout = Some(num(value)?.max(1)),
-            "negotiatetimeout" => sh.negotiatetimeout = Some(num(value)?.max(1)),
-            "failurecount" => {
-                let n = value
-                    .parse::<u32>()
-                    .map_err(|_| self.err(line, format!("failurecount must be a number, not {value:?}")))?;
-                sh.failurecount = Some(n.max(1));
-            }
-            "quiescent" => {
-                sh.quiescent = Some(yes_no(value).ok_or_else(|| self.err(line, "quiescent must be yes or no"))?)
-            }
-            "checktype" => sh.checktype = Some(self.checktype(value, line)?),
-            "fallback" => sh.fallback = if value.is_empty() { None } else { Some(self.real(value, 0, line)?) },
-            "fallbackcommand" => sh.fallbackcommand = Some(unquote(value).to_string()),
-            _ => return Ok(false),
-        }
-        Ok(true)
-    }
-
-    fn checktype(&self, v: &str, line: usize) -> Result<CheckType, ConfigError> {
-        Ok(match v.to_ascii_lowercase().as_str() {
-            "connect" => CheckType::Connect,
-            "negotiate" => CheckType::Negotiate,
-            "ping" => CheckType::Ping,
-            "external" | "external-perl" => CheckType::External,
-            "on" => CheckType::On,
-            "off" => CheckType::Off,
-            n => match n.parse::<u32>() {
-                Ok(k) if k > 0 => CheckType::Every(k),
-                _ => {
-                    return Err(self.err(
-                        line,
-                        format!("checktype {v:?}: use connect, negotiate, ping, external, on, off or a number"),
-                    ))
-                }
-            },
-        })
-    }
-
-    /// `ip[:port] [gate|masq|ipip] [weight] ["request", "receive"]`
-    fn real(&self, value: &str, default_port: u16, line: usize) -> Result<Real, ConfigError> {
-        let mut rest = value.trim();
-        let (addr_text, after) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-        rest = after.trim();
-        if addr_text.contains("->") {
-            return Err(self.err(line, "real server ranges (a->b) are not supported; list each real server"));
-        }
-        let addr = parse_hostport(addr_text, default_port)
-            .ok_or_else(|| self.err(line, format!("{addr_text:?} is not ip[:port] or [ipv6]:port")))?;
-        let mut method = Method::Gate;
-        let mut weight = 1;
-        let mut request = None;
-        let mut receive = None;
-        // Quoted request/receive pair at the end.
-        if let Some(q) = rest.find('"') {
-            let quoted = &rest[q..];
-            let parts: Vec<&str> = quoted.split('"').collect();
-            // "a", "b" -> ["", a, ", ", b, ""]
-            if parts.len() >= 4 {
-                request = Some(parts[1].to_string());
-                receive = Some(parts[3].to_string());
-            } else {
-                return Err(self.err(line, "a real server's request and receive are given as \"request\", \"receive\""));
-            }
-            rest = rest[..q].trim();
-        }
-        for word in rest.split_whitespace() {
-            match word {
-                "gate" => method = Method::Gate,
-                "masq" => method = Method::Masq,
-                "ipip" => method = Method::Ipip,
-                w => {
-                    weight = w.parse().map_err(|_| {
-                        self.err(line, format!("{w:?} is neither a forwarding method (gate, masq, ipip) nor a weight"))
-                    })?
-                }
-            }
-        }
-        Ok(Real { addr, method, weight, request, receive, line })
     }
 
     fn start_virtual(&mut self, key: &str, value: &str, line: usize) -> Result<(), ConfigError> {
@@ -382,7 +426,8 @@ impl<'a> Parser<'a> {
                 let want = if v6 { "virtual6 takes an IPv6 [address]:port" } else { "use virtual6 for IPv6 addresses" };
                 return Err(self.err(line, want));
             }
-            (a, Protocol::Tcp)
+            // ldirectord: port 53 (domain) services are UDP unless told.
+            (a, if a.port() == 53 { Protocol::Udp } else { Protocol::Tcp })
         };
         let v = Virtual {
             addr,
@@ -407,110 +452,62 @@ impl<'a> Parser<'a> {
             quiescent: true,
             fallback: None,
             fallbackcommand: None,
+            commanduser: String::new(),
+            login: None,
+            passwd: None,
+            database: None,
+            secret: None,
+            schedflags: None,
+            ops: false,
             line,
         };
         self.current = Some((v, Shared::default()));
         Ok(())
     }
 
-    fn virtual_key(&mut self, key: &str, value: &str, line: usize) -> Result<(), ConfigError> {
-        let Some((mut v, mut sh)) = self.current.take() else {
-            return Err(self.err(line, format!("{key} outside a virtual block")));
+    /// One `key = value` line, through the key table.
+    fn key(&mut self, key: &str, value: &str, line: usize, in_virtual: bool) -> Result<(), ConfigError> {
+        let Some(row) = keys::find(key) else {
+            let hint = match key {
+                "timeout" => ": deprecated in favour of checktimeout and negotiatetimeout",
+                _ if in_virtual => " in a virtual block",
+                _ => "",
+            };
+            return Err(self.err(line, format!("unknown key {key:?}{hint}")));
         };
-        let result = (|| -> Result<(), ConfigError> {
-            if self.shared_key(&mut sh, key, value, line)? {
-                return Ok(());
+        if !row.allowed(in_virtual) {
+            let where_ =
+                if in_virtual { "in the global section, not in a virtual block" } else { "inside a virtual block" };
+            return Err(self.err(line, format!("{key} is only allowed {where_}")));
+        }
+        let (mut v, mut sh) = match self.current.take() {
+            Some((v, sh)) if in_virtual => (Some(v), sh),
+            other => {
+                self.current = other;
+                (None, std::mem::take(&mut self.global))
             }
-            match key {
-                "real" => {
-                    let r = self.real(value, v.addr.port(), line)?;
-                    v.reals.push(r);
-                }
-                "service" => {
-                    let s = value.to_ascii_lowercase();
-                    const KNOWN: &[&str] = &[
-                        "http",
-                        "https",
-                        "smtp",
-                        "pop",
-                        "pops",
-                        "imap",
-                        "imaps",
-                        "ftp",
-                        "mysql",
-                        "pgsql",
-                        "dns",
-                        "ldap",
-                        "nntp",
-                        "sip",
-                        "radius",
-                        "simpletcp",
-                        "oracle",
-                        "none",
-                    ];
-                    if !KNOWN.contains(&s.as_str()) {
-                        return Err(self.err(line, format!("unknown service {value:?}")));
-                    }
-                    v.service = s;
-                }
-                "checkport" => {
-                    v.checkport = Some(port_by_name(value).ok_or_else(|| self.err(line, "checkport must be a port"))?)
-                }
-                "request" => v.request = unquote(value).to_string(),
-                "receive" => {
-                    let r = unquote(value).to_string();
-                    if let Err(e) = regex::Regex::new(&r) {
-                        return Err(self.err(line, format!("receive is not a valid regular expression: {e}")));
-                    }
-                    v.receive = r;
-                }
-                "httpmethod" => {
-                    let m = value.to_ascii_uppercase();
-                    if m != "GET" && m != "HEAD" {
-                        return Err(self.err(line, "httpmethod must be GET or HEAD"));
-                    }
-                    v.httpmethod = m;
-                }
-                "virtualhost" => v.virtualhost = Some(unquote(value).to_string()),
-                "verifycert" => {
-                    v.verify_tls = yes_no(value).ok_or_else(|| self.err(line, "verifycert must be yes or no"))?
-                }
-                "checkcommand" => v.checkcommand = Some(unquote(value).to_string()),
-                "scheduler" => {
-                    const KNOWN: &[&str] =
-                        &["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"];
-                    if !KNOWN.contains(&value) {
-                        return Err(self.err(line, format!("unknown scheduler {value:?}")));
-                    }
-                    v.scheduler = value.to_string();
-                }
-                "persistent" => {
-                    let secs = value.parse::<u64>().map_err(|_| self.err(line, "persistent must be seconds"))?;
-                    v.persistent = Some(Duration::from_secs(secs));
-                }
-                "netmask" => v.netmask = Some(value.to_string()),
-                "protocol" => {
-                    v.protocol = match (value, v.protocol) {
-                        (_, Protocol::Fwmark(m)) if value == "fwm" => Protocol::Fwmark(m),
-                        ("tcp", Protocol::Fwmark(_)) | ("udp", Protocol::Fwmark(_)) => {
-                            return Err(self.err(line, "a firewall-mark virtual takes protocol = fwm"))
-                        }
-                        ("tcp", _) => Protocol::Tcp,
-                        ("udp", _) => Protocol::Udp,
-                        _ => return Err(self.err(line, format!("protocol {value:?}: use tcp, udp or fwm"))),
-                    }
-                }
-                // Accepted for compatibility, with no effect in haven.
-                "login" | "passwd" | "database" | "secret" | "emailalert" | "emailalertfreq" | "emailalertstatus"
-                | "monitorfile" | "cleanstop" | "sslversion" | "cipher" => {
-                    self.cfg.warnings.push(format!("{}:{line}: {key} is accepted and ignored", self.file))
-                }
-                _ => return Err(self.err(line, format!("unknown key {key:?} in a virtual block"))),
+        };
+        let result = {
+            let mut ctx = keys::Ctx { cfg: &mut self.cfg, sh: &mut sh, v: v.as_mut(), line };
+            (row.apply)(&mut ctx, value)
+        };
+        match v {
+            Some(v) => self.current = Some((v, sh)),
+            None => self.global = sh,
+        }
+        result.map_err(|m| self.err(line, format!("{key}: {m}")))?;
+        let note = match row.effect {
+            keys::Effect::Deprecated(why) => Some(format!("{key} is {why}")),
+            keys::Effect::Ignored(why) => Some(format!("{key} is accepted and has no effect: {why}")),
+            _ => None,
+        };
+        if let Some(note) = note {
+            if !self.warned.contains(&row.name) {
+                self.warned.push(row.name);
+                self.cfg.warnings.push(format!("{}:{line}: {note}", self.file));
             }
-            Ok(())
-        })();
-        self.current = Some((v, sh));
-        result
+        }
+        Ok(())
     }
 
     fn finish_virtual(&mut self) -> Result<(), ConfigError> {
@@ -523,12 +520,31 @@ impl<'a> Parser<'a> {
         let nt = sh.negotiatetimeout.or(g.negotiatetimeout);
         v.checktimeout = Duration::from_secs(ct.or(nt).unwrap_or(5));
         v.negotiatetimeout = Duration::from_secs(nt.or(ct).unwrap_or(30));
-        v.failurecount = sh.failurecount.or(g.failurecount).unwrap_or(1);
+        v.failurecount = sh.failurecount.or(g.failurecount).or(sh.checkcount).or(g.checkcount).unwrap_or(1);
         v.quiescent = sh.quiescent.or(g.quiescent).unwrap_or(true);
         v.fallback = sh.fallback.or(g.fallback.clone());
         v.fallbackcommand = sh.fallbackcommand.or(g.fallbackcommand.clone());
         if v.service.is_empty() {
-            v.service = service_for_port(v.checkport.unwrap_or(v.addr.port())).to_string();
+            v.service = match v.protocol {
+                Protocol::Fwmark(_) => "none",
+                _ => keys::service_for_port(v.checkport.unwrap_or(v.addr.port())),
+            }
+            .to_string();
+        }
+        // ldirectord's defaults for ftp and sip logins.
+        if v.service == "ftp" {
+            v.login.get_or_insert_with(|| "anonymous".into());
+            v.passwd.get_or_insert_with(|| "haven@localhost".into());
+        }
+        if let Some(why) = v.negotiate_refusal() {
+            return Err(self.err(v.line, why));
+        }
+        if v.service == "none" && v.checktype == CheckType::Negotiate {
+            self.cfg.warnings.push(format!(
+                "{}:{}: virtual {}: service none with checktype negotiate: ldirectord checks nothing there; \
+                 haven runs a connect check (set service, or checktype = connect to say so)",
+                self.file, v.line, v.addr
+            ));
         }
         if v.checktype == CheckType::External && v.checkcommand.is_none() {
             return Err(self.err(v.line, "checktype = external needs checkcommand"));
@@ -537,35 +553,6 @@ impl<'a> Parser<'a> {
             self.cfg.warnings.push(format!("{}:{}: virtual {} has no real servers", self.file, v.line, v.addr));
         }
         self.cfg.virtuals.push(v);
-        Ok(())
-    }
-
-    fn global_key(&mut self, key: &str, value: &str, line: usize) -> Result<(), ConfigError> {
-        let mut g = std::mem::take(&mut self.global);
-        let handled = self.shared_key(&mut g, key, value, line);
-        self.global = g;
-        if handled? {
-            return Ok(());
-        }
-        match key {
-            "autoreload" => {
-                self.cfg.autoreload = yes_no(value).ok_or_else(|| self.err(line, "autoreload must be yes or no"))?
-            }
-            "callback" => self.cfg.callback = Some(unquote(value).to_string()),
-            "backend" => {
-                self.cfg.backend = match value {
-                    "auto" => BackendChoice::Auto,
-                    "nftables" | "nft" => BackendChoice::Nftables,
-                    "ipvs" => BackendChoice::Ipvs,
-                    _ => return Err(self.err(line, "backend must be auto, nftables or ipvs")),
-                }
-            }
-            "logfile" | "emailalert" | "emailalertfreq" | "emailalertstatus" | "emailalertfrom" | "fork"
-            | "supervised" | "cleanstop" | "maintenancedir" | "readdquiescent" | "smtp" | "execute" => {
-                self.cfg.warnings.push(format!("{}:{line}: {key} is accepted and ignored", self.file))
-            }
-            _ => return Err(self.err(line, format!("unknown key {key:?}"))),
-        }
         Ok(())
     }
 }
@@ -579,10 +566,14 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
             autoreload: false,
             callback: None,
             backend: BackendChoice::Auto,
+            logfile: None,
+            maintenancedir: None,
+            commanduser: DEFAULT_COMMAND_USER.into(),
             warnings: Vec::new(),
         },
         global: Shared::default(),
         current: None,
+        warned: Vec::new(),
     };
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
@@ -591,6 +582,8 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
             continue;
         }
         let indented = content.starts_with([' ', '\t']);
+        // ldirectord takes a bare `supervised` as `supervised = yes`.
+        let content = if content.trim() == "supervised" { "supervised = yes" } else { content };
         let Some((key, value)) = content.split_once('=') else {
             return Err(p.err(line, format!("expected key = value, got {:?}", content.trim())));
         };
@@ -602,14 +595,21 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
             }
             p.start_virtual(&key, value, line)?;
         } else if indented {
-            p.virtual_key(&key, value, line)?;
+            if p.current.is_none() {
+                return Err(p.err(line, format!("{key} outside a virtual block (indented lines belong to one)")));
+            }
+            p.key(&key, value, line, true)?;
         } else {
             p.finish_virtual()?;
-            p.global_key(&key, value, line)?;
+            p.key(&key, value, line, false)?;
         }
     }
     p.finish_virtual()?;
-    Ok(p.cfg)
+    let mut cfg = p.cfg;
+    for v in &mut cfg.virtuals {
+        v.commanduser.clone_from(&cfg.commanduser);
+    }
+    Ok(cfg)
 }
 
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -703,7 +703,7 @@ virtual = 198.51.100.10:80
         assert_eq!(v.service, "smtp", "from the port");
         assert_eq!(v.reals[0].addr.port(), 25, "the virtual's port");
         assert_eq!(v.reals[0].method, Method::Gate);
-        assert!(matches!(v.probe_for(&v.reals[0], 0), Some(Probe::Greeting { kind: Greeting::Smtp })));
+        assert!(matches!(v.probe_for(&v.reals[0], 0), Some(Probe::Negotiate(n)) if n.service == Service::Smtp));
     }
 
     #[test]

@@ -23,8 +23,25 @@ pub struct Options {
     pub backend: Option<BackendChoice>,
 }
 
+/// ldirectord's `logfile = /path`: log lines are appended there as well.
+static LOGFILE: std::sync::Mutex<Option<std::fs::File>> = std::sync::Mutex::new(None);
+
+fn set_logfile(path: Option<&str>) {
+    let file = path.and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok());
+    if let Ok(mut guard) = LOGFILE.lock() {
+        *guard = file;
+    }
+}
+
 fn log(msg: &str) {
-    eprintln!("{} haven-director[{}]: {msg}", status::now(), std::process::id());
+    let line = format!("{} haven-director[{}]: {msg}", status::now(), std::process::id());
+    eprintln!("{line}");
+    if let Ok(mut guard) = LOGFILE.lock() {
+        if let Some(f) = guard.as_mut() {
+            use std::io::Write;
+            let _ = writeln!(f, "{line}");
+        }
+    }
 }
 
 fn log_transition(t: &super::health::Transition) {
@@ -61,11 +78,11 @@ impl DataPlane {
             DataPlane::Ipvs(i) => i.apply(t),
         }
     }
-    /// None: this engine's table is not read back (IPVS).
-    fn verify(&self) -> Option<bool> {
+    /// Whether the kernel holds what was programmed, read back from it.
+    fn verify(&mut self) -> Option<bool> {
         match self {
             DataPlane::Nft(n) => Some(n.verify().unwrap_or(false)),
-            DataPlane::Ipvs(_) => None,
+            DataPlane::Ipvs(i) => Some(i.verify().unwrap_or(false)),
         }
     }
     fn clear(&mut self) -> Result<(), LbError> {
@@ -88,12 +105,13 @@ fn forwarding_ok(cfg: &Config) -> bool {
 
 /// Run a command from the configuration (fallbackcommand, callback) in the
 /// background, bounded, so the check loop never waits for it.
-fn run_hook(cmd: &str, args: Vec<String>) {
+fn run_hook(cmd: &str, args: Vec<String>, user: &str) {
     let mut argv: Vec<String> = cmd.split_whitespace().map(str::to_string).collect();
     argv.extend(args);
+    let user = user.to_string();
     std::thread::spawn(move || {
         let a: Vec<&str> = argv.iter().map(String::as_str).collect();
-        if let Err(e) = exec::run_ok(&a, &Deadline::after(Duration::from_secs(30))) {
+        if let Err(e) = crate::privdrop::run_command(&a, &user, &Deadline::after(Duration::from_secs(30))) {
             log(&format!("hook failed: {e}"));
         }
     });
@@ -179,7 +197,8 @@ impl Engine {
                 if let Some(cmd) =
                     self.cfg.virtuals.iter().find(|v| v.addr == new.vip).and_then(|v| v.fallbackcommand.clone())
                 {
-                    run_hook(&cmd, vec![if new.on_fallback { "start".into() } else { "stop".into() }]);
+                    let arg = if new.on_fallback { "start" } else { "stop" };
+                    run_hook(&cmd, vec![arg.into()], &self.cfg.commanduser);
                 }
                 log(&format!(
                     "{}: {}",
@@ -195,14 +214,24 @@ impl Engine {
         self.plane.apply(&next)?;
         self.table = next;
         self.programmed = status::now();
-        self.kernel_match = self.plane.verify().map(|_| true);
+        // Read back: an IPVS service deleted behind the director's back is
+        // not restored by a diff against what was applied, so it stays a
+        // mismatch (monitor fails, Pacemaker recovers the resource).
+        self.kernel_match = self.plane.verify();
         self.last_verify = Instant::now();
         Ok(())
     }
 
     fn reload(&mut self, why: &str) {
-        match config::load(&self.opts.config) {
+        // A file that now names commands but is no longer root's alone is
+        // refused like a malformed one: the running table stays.
+        let loaded = config::load(&self.opts.config).map_err(LbError::from).and_then(|c| {
+            config::check_trust(&c, &self.opts.config)?;
+            Ok(c)
+        });
+        match loaded {
             Ok(new) => {
+                set_logfile(new.logfile.as_deref());
                 for w in &new.warnings {
                     log(w);
                 }
@@ -212,7 +241,7 @@ impl Engine {
                 // Re-program even if health did not change: the services may have.
                 self.programmed = 0;
                 if let Some(cb) = self.cfg.callback.clone() {
-                    run_hook(&cb, vec![self.opts.config.display().to_string()]);
+                    run_hook(&cb, vec![self.opts.config.display().to_string()], &self.cfg.commanduser);
                 }
             }
             Err(e) => log(&format!("configuration NOT reloaded, keeping the running table: {e}")),
@@ -221,19 +250,19 @@ impl Engine {
     }
 }
 
-/// Run until SIGTERM/SIGINT. Errors before the first table is programmed
-/// are returned; later ones are logged and retried.
-pub fn run(opts: Options) -> Result<(), LbError> {
-    let cfg = config::load(&opts.config)?;
-    for w in &cfg.warnings {
-        log(w);
-    }
+/// The kernel engine the configuration (or the command line) asks for.
+fn open_plane(opts: &Options, cfg: &Config) -> Result<(DataPlane, &'static str), LbError> {
     let backend = choose_backend(opts.backend.unwrap_or(cfg.backend))?;
     if backend == "nftables" && exec::which("nft").is_none() {
         return Err(LbError::Exec(exec::ExecError::NotFound { program: "nft".into() }));
     }
     let plane =
         if backend == "ipvs" { DataPlane::Ipvs(Ipvs::open()?) } else { DataPlane::Nft(Nftables::new(&opts.table)) };
+    Ok((plane, backend))
+}
+
+/// SIGTERM/SIGINT and SIGHUP as flags the loop polls.
+fn signal_flags() -> Result<(Arc<AtomicBool>, Arc<AtomicBool>), LbError> {
     let term = Arc::new(AtomicBool::new(false));
     let hup = Arc::new(AtomicBool::new(false));
     for (sig, flag) in [
@@ -241,18 +270,77 @@ pub fn run(opts: Options) -> Result<(), LbError> {
         (signal_hook::consts::SIGINT, &term),
         (signal_hook::consts::SIGHUP, &hup),
     ] {
-        signal_hook::flag::register(sig, flag.clone()).map_err(|source| LbError::Io {
-            op: "install a signal handler for",
-            path: format!("signal {sig}"),
-            source,
+        signal_hook::flag::register(sig, flag.clone()).map_err(|source| {
+            LbError::Io(crate::error::IoError::new("install a signal handler for", format!("signal {sig}"), source))
         })?;
     }
+    Ok((term, hup))
+}
+
+impl Engine {
+    /// The first round: every real server checked once (bounded), then
+    /// the first table.
+    fn first_round(&mut self, term: &AtomicBool) -> Result<(), LbError> {
+        let started = Instant::now();
+        self.checker.dispatch(&self.cfg);
+        while !self.checker.all_checked()
+            && started.elapsed() < Duration::from_secs(120)
+            && !term.load(Ordering::SeqCst)
+        {
+            for t in self.checker.collect(&self.cfg, Duration::from_millis(50)) {
+                log_transition(&t);
+            }
+        }
+        self.program()?;
+        self.write_status();
+        Ok(())
+    }
+
+    /// One turn of the loop: reload if asked, checks, the table, the
+    /// kernel comparison. Returns whether health changed.
+    fn tick(&mut self, hup: &AtomicBool) -> bool {
+        if hup.swap(false, Ordering::SeqCst) {
+            self.reload("SIGHUP");
+        } else if self.cfg.autoreload && mtime(&self.opts.config) != self.mtime {
+            self.reload("the file changed");
+        }
+        self.checker.dispatch(&self.cfg);
+        let transitions = self.checker.collect(&self.cfg, Duration::from_millis(100));
+        for t in &transitions {
+            log_transition(t);
+        }
+        if let Err(err) = self.program() {
+            log(&format!("programming the kernel failed (will retry): {err}"));
+            self.kernel_match = Some(false);
+        }
+        // Compare the kernel with what was programmed every few seconds:
+        // someone flushing the table must show in status and monitor.
+        if self.last_verify.elapsed() >= Duration::from_secs(5) {
+            self.kernel_match = self.plane.verify();
+            if self.kernel_match == Some(false) {
+                log("the kernel table differs from what was programmed; programming it again");
+                self.programmed = 0;
+            }
+            self.last_verify = Instant::now();
+        }
+        !transitions.is_empty()
+    }
+}
+
+/// Run until SIGTERM/SIGINT. Errors before the first table is programmed
+/// are returned; later ones are logged and retried.
+pub fn run(opts: Options) -> Result<(), LbError> {
+    let cfg = config::load(&opts.config)?;
+    config::check_trust(&cfg, &opts.config)?;
+    set_logfile(cfg.logfile.as_deref());
+    for w in &cfg.warnings {
+        log(w);
+    }
+    let (plane, backend) = open_plane(&opts, &cfg)?;
+    let (term, hup) = signal_flags()?;
     let dir = status::state_dir(&opts.table);
-    std::fs::create_dir_all(&dir).map_err(|source| LbError::Io {
-        op: "create",
-        path: dir.display().to_string(),
-        source,
-    })?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|source| LbError::Io(crate::error::IoError::new("create", dir.display().to_string(), source)))?;
     let checker = Checker::new(&cfg);
     let mut e = Engine {
         plane,
@@ -271,43 +359,11 @@ pub fn run(opts: Options) -> Result<(), LbError> {
         log("WARNING: IP forwarding is off on this node; DNAT'ed connections cannot reach the real servers");
     }
     log(&format!("started: {} virtual services, backend {}, table {}", e.cfg.virtuals.len(), e.backend, e.opts.table));
-    // The first round: every real server checked once, then the table.
-    let first_round = Instant::now();
-    e.checker.dispatch(&e.cfg);
-    while !e.checker.all_checked() && first_round.elapsed() < Duration::from_secs(120) && !term.load(Ordering::SeqCst) {
-        for t in e.checker.collect(&e.cfg, Duration::from_millis(50)) {
-            log_transition(&t);
-        }
-    }
-    e.program()?;
-    e.write_status();
+    e.first_round(&term)?;
     let mut last_status = Instant::now();
     while !term.load(Ordering::SeqCst) {
-        if hup.swap(false, Ordering::SeqCst) {
-            e.reload("SIGHUP");
-        } else if e.cfg.autoreload && mtime(&e.opts.config) != e.mtime {
-            e.reload("the file changed");
-        }
-        e.checker.dispatch(&e.cfg);
-        let transitions = e.checker.collect(&e.cfg, Duration::from_millis(100));
-        for t in &transitions {
-            log_transition(t);
-        }
-        if let Err(err) = e.program() {
-            log(&format!("programming the kernel failed (will retry): {err}"));
-            e.kernel_match = Some(false);
-        }
-        // Compare the kernel with what was programmed every few seconds:
-        // someone flushing the table must show in status and monitor.
-        if e.last_verify.elapsed() >= Duration::from_secs(5) {
-            e.kernel_match = e.plane.verify();
-            if e.kernel_match == Some(false) {
-                log("the kernel table differs from what was programmed; programming it again");
-                e.programmed = 0;
-            }
-            e.last_verify = Instant::now();
-        }
-        if !transitions.is_empty() || last_status.elapsed() >= Duration::from_secs(1) {
+        let changed = e.tick(&hup);
+        if changed || last_status.elapsed() >= Duration::from_secs(1) {
             e.write_status();
             last_status = Instant::now();
         }
@@ -334,7 +390,29 @@ pub fn one_round(path: &Path) -> Result<(Duration, usize, usize), LbError> {
 }
 
 /// `haven director check`: parse and report, without touching the kernel.
+/// On nftables (no IPVS here, or asked for), the warnings also say where
+/// the data plane differs from IPVS.
 pub fn check(path: &Path) -> Result<Config, LbError> {
-    let cfg = config::load(path)?;
+    let mut cfg = config::load(path)?;
+    config::check_trust(&cfg, path)?;
+    if choose_backend(cfg.backend).ok() == Some("nftables") {
+        let mut notes = Vec::new();
+        for v in &cfg.virtuals {
+            if let Some(gap) = super::nft::scheduler_gap(&v.scheduler) {
+                notes.push(format!(
+                    "virtual {} (line {}): scheduler {} on nftables: {gap}",
+                    v.addr, v.line, v.scheduler
+                ));
+            }
+            if v.reals.iter().any(|r| r.method != config::Method::Masq) {
+                notes.push(format!(
+                    "virtual {} (line {}): gate/ipip real servers on nftables are reached by DNAT: \
+                     replies must route back through the director",
+                    v.addr, v.line
+                ));
+            }
+        }
+        cfg.warnings.extend(notes);
+    }
     Ok(cfg)
 }

@@ -48,6 +48,8 @@ struct Job {
     generation: u64,
     probe: Option<Probe>,
     always_up: bool,
+    /// A file in maintenancedir names this real server: down, unchecked.
+    maintenance: bool,
     addr: SocketAddr,
     timeout: Duration,
 }
@@ -61,6 +63,15 @@ pub struct Outcome {
 /// Identity of a real server across reloads.
 fn identity(cfg: &Config, v: usize, r: usize) -> (SocketAddr, SocketAddr) {
     (cfg.virtuals[v].addr, cfg.virtuals[v].reals[r].addr)
+}
+
+/// ldirectord's maintenance files: `ip:port` or `ip` in the directory.
+fn in_maintenance(dir: &std::path::Path, addr: SocketAddr) -> bool {
+    let ip = match addr {
+        SocketAddr::V4(a) => a.ip().to_string(),
+        SocketAddr::V6(a) => a.ip().to_string(),
+    };
+    dir.join(format!("{ip}:{}", addr.port())).exists() || dir.join(&ip).exists()
 }
 
 pub struct Checker {
@@ -108,6 +119,7 @@ impl Checker {
                     };
                     let Ok(job) = job else { return };
                     let result = match (&job.probe, job.always_up) {
+                        _ if job.maintenance => Err("in maintenance (a file in maintenancedir names it)".to_string()),
                         (_, true) => Ok(()),
                         (None, false) => Err("checktype = off".to_string()),
                         (Some(p), false) => p.run(job.addr, job.timeout).map_err(|e| e.to_string()),
@@ -163,6 +175,7 @@ impl Checker {
                 key: (v, r),
                 generation: self.generation,
                 always_up: virt.checktype == CheckType::On,
+                maintenance: cfg.maintenancedir.as_deref().is_some_and(|d| in_maintenance(d, real.addr)),
                 probe,
                 addr: virt.check_addr(real),
                 timeout,

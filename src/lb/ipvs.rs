@@ -9,8 +9,12 @@
 use super::config::{Method, Protocol};
 use super::table::{Dest, Service, Table};
 use super::LbError;
+use crate::net::netlink::set_recv_timeout;
+use crate::ocf::Deadline;
 use netlink_sys::{protocols::NETLINK_GENERIC, Socket, SocketAddr};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
 
 // Generic netlink controller.
 const GENL_ID_CTRL: u16 = 0x10;
@@ -25,9 +29,11 @@ pub const IPVS_GENL_VERSION: u8 = 1;
 pub const IPVS_CMD_NEW_SERVICE: u8 = 1;
 pub const IPVS_CMD_SET_SERVICE: u8 = 2;
 pub const IPVS_CMD_DEL_SERVICE: u8 = 3;
+pub const IPVS_CMD_GET_SERVICE: u8 = 4;
 pub const IPVS_CMD_NEW_DEST: u8 = 5;
 pub const IPVS_CMD_SET_DEST: u8 = 6;
 pub const IPVS_CMD_DEL_DEST: u8 = 7;
+pub const IPVS_CMD_GET_DEST: u8 = 8;
 
 pub const IPVS_CMD_ATTR_SERVICE: u16 = 1;
 pub const IPVS_CMD_ATTR_DEST: u16 = 2;
@@ -59,7 +65,12 @@ pub const IP_VS_SVC_F_PERSISTENT: u32 = 0x0001;
 const NLA_F_NESTED: u16 = 0x8000;
 const NLM_F_REQUEST: u16 = 1;
 const NLM_F_ACK: u16 = 4;
+const NLM_F_DUMP: u16 = 0x300;
 const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+/// Each request's replies must arrive within this (the daemon has no
+/// action deadline; a kernel that stops answering must not stop it).
+const REPLY_WITHIN: Duration = Duration::from_secs(5);
 
 fn pad4(n: usize) -> usize {
     (n + 3) & !3
@@ -153,12 +164,16 @@ pub fn dest_attr(d: &Dest, full: bool) -> Vec<u8> {
 
 /// nlmsghdr + genlmsghdr + attributes.
 pub fn genl_message(family: u16, cmd: u8, version: u8, seq: u32, attrs: &[Vec<u8>]) -> Vec<u8> {
+    genl_message_flags(family, cmd, version, seq, NLM_F_REQUEST | NLM_F_ACK, attrs)
+}
+
+fn genl_message_flags(family: u16, cmd: u8, version: u8, seq: u32, flags: u16, attrs: &[Vec<u8>]) -> Vec<u8> {
     let body = attrs.concat();
     let len = 16 + 4 + body.len();
     let mut m = Vec::with_capacity(len);
     m.extend_from_slice(&(len as u32).to_ne_bytes());
     m.extend_from_slice(&family.to_ne_bytes());
-    m.extend_from_slice(&(NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
+    m.extend_from_slice(&flags.to_ne_bytes());
     m.extend_from_slice(&seq.to_ne_bytes());
     m.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it
     m.push(cmd);
@@ -179,56 +194,72 @@ pub struct Ipvs {
 
 impl Ipvs {
     pub fn open() -> Result<Ipvs, LbError> {
-        let io = |op: &'static str| move |source| LbError::Io { op, path: "the generic netlink socket".into(), source };
+        let io = |op: &'static str| {
+            move |source| LbError::Io(crate::error::IoError::new(op, "the generic netlink socket", source))
+        };
         let mut sock = Socket::new(NETLINK_GENERIC).map_err(io("open"))?;
         sock.bind_auto().map_err(io("bind"))?;
         sock.connect(&SocketAddr::new(0, 0)).map_err(io("connect"))?;
         let mut ipvs = Ipvs { sock, family: 0, seq: 0, applied: Table::default() };
         let mut name = IPVS_GENL_NAME.as_bytes().to_vec();
         name.push(0);
-        let reply = ipvs.request(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1, &[nla(CTRL_ATTR_FAMILY_NAME, &name)], true)?;
-        ipvs.family = family_id(&reply).ok_or(LbError::NoIpvs)?;
+        let replies = ipvs.request(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1, &[nla(CTRL_ATTR_FAMILY_NAME, &name)], false)?;
+        ipvs.family = replies.iter().find_map(|r| family_id(r)).ok_or(LbError::NoIpvs)?;
         Ok(ipvs)
     }
 
+    /// One request and its replies: the payloads of messages carrying this
+    /// request's sequence number until the ACK (or NLMSG_DONE for a dump),
+    /// every receive bounded by REPLY_WITHIN, every length checked.
     fn request(
         &mut self,
         family: u16,
         cmd: u8,
         version: u8,
         attrs: &[Vec<u8>],
-        want_reply: bool,
-    ) -> Result<Vec<u8>, LbError> {
+        dump: bool,
+    ) -> Result<Vec<Vec<u8>>, LbError> {
         self.seq = self.seq.wrapping_add(1);
-        let msg = genl_message(family, cmd, version, self.seq, attrs);
-        let io = |op: &'static str| move |source| LbError::Io { op, path: "the IPVS netlink socket".into(), source };
+        let seq = self.seq;
+        let flags = if dump { NLM_F_REQUEST | NLM_F_DUMP } else { NLM_F_REQUEST | NLM_F_ACK };
+        let msg = genl_message_flags(family, cmd, version, seq, flags, attrs);
+        let io = |op: &'static str| {
+            move |source| LbError::Io(crate::error::IoError::new(op, "the IPVS netlink socket", source))
+        };
         self.sock.send(&msg, 0).map_err(io("send to"))?;
-        let mut data = Vec::new();
+        let deadline = Deadline::after(REPLY_WITHIN);
+        let mut out = Vec::new();
         loop {
-            let mut buf: Vec<u8> = Vec::with_capacity(16384);
-            self.sock.recv(&mut buf, 0).map_err(io("receive from"))?;
-            let mut off = 0;
-            while off + 16 <= buf.len() {
-                let len = u32::from_ne_bytes([buf[off], buf[off + 1], buf[off + 2], buf[off + 3]]) as usize;
-                let kind = u16::from_ne_bytes([buf[off + 4], buf[off + 5]]);
-                if len < 16 || off + len > buf.len() {
-                    break;
+            let left = deadline.remaining();
+            if left.is_zero() {
+                return Err(io("receive from")(std::io::ErrorKind::TimedOut.into()));
+            }
+            set_recv_timeout(self.sock.as_raw_fd(), left).map_err(io("set a receive timeout on"))?;
+            let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+            match self.sock.recv(&mut buf, 0) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io("receive from")(e)),
+            }
+            for m in messages(&buf) {
+                if m.seq != seq {
+                    continue; // a late reply to an earlier request
                 }
-                if kind == NLMSG_ERROR {
-                    let code = i32::from_ne_bytes([buf[off + 16], buf[off + 17], buf[off + 18], buf[off + 19]]);
-                    if code != 0 {
-                        return Err(LbError::Io {
-                            op: "program",
-                            path: format!("IPVS (command {cmd})"),
-                            source: std::io::Error::from_raw_os_error(-code),
-                        });
+                match m.kind {
+                    NLMSG_ERROR => {
+                        let code = m.payload.get(..4).map_or(0, |b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+                        if code != 0 {
+                            return Err(LbError::Io(crate::error::IoError::new(
+                                "program",
+                                format!("IPVS (command {cmd})"),
+                                std::io::Error::from_raw_os_error(code.saturating_neg()),
+                            )));
+                        }
+                        return Ok(out);
                     }
-                    return Ok(data);
+                    NLMSG_DONE => return Ok(out),
+                    _ => out.push(m.payload.to_vec()),
                 }
-                if want_reply {
-                    data.extend_from_slice(&buf[off..off + len]);
-                }
-                off += pad4(len);
             }
         }
     }
@@ -278,27 +309,185 @@ impl Ipvs {
     pub fn clear(&mut self) -> Result<(), LbError> {
         let old = std::mem::take(&mut self.applied);
         for s in &old.services {
-            self.send(IPVS_CMD_DEL_SERVICE, &[service_attr(s, false)])?;
+            match self.send(IPVS_CMD_DEL_SERVICE, &[service_attr(s, false)]) {
+                // Already gone (deleted behind the director's back): done.
+                Err(LbError::Io(e)) if is_gone(&e.source) => {}
+                other => other?,
+            }
         }
         Ok(())
     }
+
+    /// The kernel's services and their destinations (ipvsadm -Ln).
+    pub fn dump(&mut self) -> Result<Vec<KernelService>, LbError> {
+        let family = self.family;
+        let replies = self.request(family, IPVS_CMD_GET_SERVICE, IPVS_GENL_VERSION, &[], true)?;
+        let mut services: Vec<KernelService> = replies.iter().filter_map(|r| parse_service(r)).collect();
+        for svc in &mut services {
+            let ident = nla(IPVS_CMD_ATTR_SERVICE | NLA_F_NESTED, &svc.ident);
+            let dests = self.request(family, IPVS_CMD_GET_DEST, IPVS_GENL_VERSION, &[ident], true)?;
+            svc.dests = dests.iter().filter_map(|r| parse_dest(r)).collect();
+            svc.dests.sort();
+        }
+        Ok(services)
+    }
+
+    /// Does the kernel still hold exactly what this director applied (its
+    /// own services; others' are not its business)?
+    pub fn verify(&mut self) -> Result<bool, LbError> {
+        let kernel = self.dump()?;
+        Ok(self.applied.services.iter().all(|s| {
+            kernel.iter().any(|k| {
+                let mut want: Vec<(std::net::SocketAddr, u32, u32)> =
+                    s.dests.iter().map(|d| (d.addr, d.weight, fwd_method(d.method))).collect();
+                want.sort();
+                k.is(s) && k.scheduler == s.scheduler && k.dests == want
+            })
+        }))
+    }
 }
 
-/// CTRL_ATTR_FAMILY_ID from a CTRL_CMD_NEWFAMILY reply.
-fn family_id(reply: &[u8]) -> Option<u16> {
-    let mut off = 20; // nlmsghdr + genlmsghdr
-    while off + 4 <= reply.len() {
-        let len = u16::from_ne_bytes([reply[off], reply[off + 1]]) as usize;
-        let kind = u16::from_ne_bytes([reply[off + 2], reply[off + 3]]) & !NLA_F_NESTED;
-        if len < 4 {
-            return None;
+fn is_gone(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ESRCH) | Some(libc::ENOENT))
+}
+
+/// One service as the kernel reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelService {
+    /// The identifying attributes, sent back to ask for the destinations.
+    ident: Vec<u8>,
+    pub protocol: u16,
+    pub fwmark: u32,
+    pub addr: Option<std::net::SocketAddr>,
+    pub scheduler: String,
+    /// (address, weight, forwarding method), sorted.
+    pub dests: Vec<(std::net::SocketAddr, u32, u32)>,
+}
+
+impl KernelService {
+    /// Is this the kernel's copy of `s`?
+    pub fn is(&self, s: &Service) -> bool {
+        match s.protocol {
+            Protocol::Fwmark(m) => self.fwmark == m,
+            Protocol::Tcp => self.protocol == libc::IPPROTO_TCP as u16 && self.addr == Some(s.vip),
+            Protocol::Udp => self.protocol == libc::IPPROTO_UDP as u16 && self.addr == Some(s.vip),
         }
-        if kind == CTRL_ATTR_FAMILY_ID && len >= 6 {
-            return Some(u16::from_ne_bytes([reply[off + 4], reply[off + 5]]));
-        }
-        off += pad4(len);
     }
-    None
+}
+
+/// A netlink message inside a receive buffer.
+struct Message<'a> {
+    kind: u16,
+    seq: u32,
+    payload: &'a [u8],
+}
+
+/// The messages in `buf`, stopping at the first malformed length.
+fn messages(buf: &[u8]) -> Vec<Message<'_>> {
+    let mut out = Vec::new();
+    let mut off = 0usize;
+    while let Some(h) = buf.get(off..off + 16) {
+        let len = u32::from_ne_bytes([h[0], h[1], h[2], h[3]]) as usize;
+        let Some(body) = buf.get(off + 16..off.saturating_add(len)) else { break };
+        if len < 16 {
+            break;
+        }
+        let kind = u16::from_ne_bytes([h[4], h[5]]);
+        let seq = u32::from_ne_bytes([h[8], h[9], h[10], h[11]]);
+        out.push(Message { kind, seq, payload: body });
+        off = off.saturating_add(pad4(len));
+    }
+    out
+}
+
+/// (type without flags, payload) of each attribute in `b`, bounds-checked.
+fn attributes(b: &[u8]) -> Vec<(u16, &[u8])> {
+    let mut out = Vec::new();
+    let mut off = 0usize;
+    while let Some(h) = b.get(off..off + 4) {
+        let len = u16::from_ne_bytes([h[0], h[1]]) as usize;
+        let kind = u16::from_ne_bytes([h[2], h[3]]) & !NLA_F_NESTED;
+        let Some(payload) = b.get(off + 4..off.saturating_add(len)) else { break };
+        if len < 4 {
+            break;
+        }
+        out.push((kind, payload));
+        off = off.saturating_add(pad4(len));
+    }
+    out
+}
+
+fn u16_of(b: &[u8]) -> Option<u16> {
+    Some(u16::from_ne_bytes(b.get(..2)?.try_into().ok()?))
+}
+
+fn u32_of(b: &[u8]) -> Option<u32> {
+    Some(u32::from_ne_bytes(b.get(..4)?.try_into().ok()?))
+}
+
+fn addr_of(af: u16, b: &[u8], port_be: Option<&[u8]>) -> Option<std::net::SocketAddr> {
+    let port = u16::from_be_bytes(port_be?.get(..2)?.try_into().ok()?);
+    let ip = if af == libc::AF_INET as u16 {
+        let o: [u8; 4] = b.get(..4)?.try_into().ok()?;
+        IpAddr::V4(Ipv4Addr::from(o))
+    } else {
+        let o: [u8; 16] = b.get(..16)?.try_into().ok()?;
+        IpAddr::V6(Ipv6Addr::from(o))
+    };
+    Some(std::net::SocketAddr::new(ip, port))
+}
+
+/// A NEW_SERVICE message of a service dump (genl header, then
+/// IPVS_CMD_ATTR_SERVICE).
+fn parse_service(payload: &[u8]) -> Option<KernelService> {
+    let (_, svc) = attributes(payload.get(4..)?).into_iter().find(|(k, _)| *k == IPVS_CMD_ATTR_SERVICE)?;
+    let a = attributes(svc);
+    let get = |k: u16| a.iter().find(|(kind, _)| *kind == k).map(|(_, v)| *v);
+    let af = get(IPVS_SVC_ATTR_AF).and_then(u16_of)?;
+    let protocol = get(IPVS_SVC_ATTR_PROTOCOL).and_then(u16_of).unwrap_or(0);
+    let fwmark = get(IPVS_SVC_ATTR_FWMARK).and_then(u32_of).unwrap_or(0);
+    let addr = get(IPVS_SVC_ATTR_ADDR).and_then(|b| addr_of(af, b, get(IPVS_SVC_ATTR_PORT)));
+    let scheduler = get(IPVS_SVC_ATTR_SCHED_NAME)
+        .map(|b| String::from_utf8_lossy(b.split(|c| *c == 0).next().unwrap_or_default()).into_owned())
+        .unwrap_or_default();
+    // The identity the kernel accepts back: AF and either the mark or
+    // protocol, address and port.
+    let mut ident = vec![nla(IPVS_SVC_ATTR_AF, &af.to_ne_bytes())];
+    if fwmark != 0 {
+        ident.push(nla(IPVS_SVC_ATTR_FWMARK, &fwmark.to_ne_bytes()));
+    } else {
+        for k in [IPVS_SVC_ATTR_PROTOCOL, IPVS_SVC_ATTR_ADDR, IPVS_SVC_ATTR_PORT] {
+            ident.push(nla(k, get(k)?));
+        }
+    }
+    Some(KernelService { ident: ident.concat(), protocol, fwmark, addr, scheduler, dests: Vec::new() })
+}
+
+/// A NEW_DEST message of a destination dump.
+fn parse_dest(payload: &[u8]) -> Option<(std::net::SocketAddr, u32, u32)> {
+    let (_, d) = attributes(payload.get(4..)?).into_iter().find(|(k, _)| *k == IPVS_CMD_ATTR_DEST)?;
+    let a = attributes(d);
+    let get = |k: u16| a.iter().find(|(kind, _)| *kind == k).map(|(_, v)| *v);
+    let raw = get(IPVS_DEST_ATTR_ADDR)?;
+    // Older kernels send no address family: an IPv4 address leaves the
+    // last twelve bytes zero.
+    let af = get(IPVS_DEST_ATTR_ADDR_FAMILY).and_then(u16_of).unwrap_or_else(|| {
+        if raw.get(4..16).is_some_and(|r| r.iter().all(|b| *b == 0)) {
+            libc::AF_INET as u16
+        } else {
+            libc::AF_INET6 as u16
+        }
+    });
+    let addr = addr_of(af, raw, get(IPVS_DEST_ATTR_PORT))?;
+    let weight = get(IPVS_DEST_ATTR_WEIGHT).and_then(u32_of)?;
+    let fwd = get(IPVS_DEST_ATTR_FWD_METHOD).and_then(u32_of)? & 0x7;
+    Some((addr, weight, fwd))
+}
+
+/// CTRL_ATTR_FAMILY_ID from a CTRL_CMD_NEWFAMILY reply's payload (genl
+/// header, then attributes).
+fn family_id(payload: &[u8]) -> Option<u16> {
+    attributes(payload.get(4..)?).into_iter().find(|(k, _)| *k == CTRL_ATTR_FAMILY_ID).and_then(|(_, v)| u16_of(v))
 }
 
 #[cfg(test)]
@@ -379,8 +568,43 @@ mod tests {
     }
 
     #[test]
+    fn dumped_service_and_dest_parse_back() {
+        let s = svc();
+        // A dump reply: genl header (4 bytes) then the nested attribute.
+        let mut reply = vec![IPVS_CMD_NEW_SERVICE, 1, 0, 0];
+        reply.extend(service_attr(&s, true));
+        let k = parse_service(&reply).expect("service parses");
+        assert!(k.is(&s) && k.scheduler == "wrr", "{k:?}");
+        let mut d = vec![IPVS_CMD_NEW_DEST, 1, 0, 0];
+        d.extend(dest_attr(&s.dests[0], true));
+        assert_eq!(parse_dest(&d), Some(("203.0.113.11:8080".parse().unwrap(), 3, IP_VS_CONN_F_DROUTE)));
+    }
+
+    #[test]
+    fn any_bytes_parse_without_panic() {
+        let s = svc();
+        let mut reply = genl_message(0x1a, IPVS_CMD_NEW_SERVICE, 1, 9, &[service_attr(&s, true)]);
+        reply.extend(genl_message(0x1a, IPVS_CMD_NEW_DEST, 1, 9, &[dest_attr(&s.dests[0], true)]));
+        for cut in 0..reply.len() {
+            for m in messages(&reply[..cut]) {
+                let _ = parse_service(m.payload);
+                let _ = parse_dest(m.payload);
+            }
+        }
+        let mut garbled = reply.clone();
+        for i in 0..garbled.len() {
+            garbled[i] ^= 0xff;
+            for m in messages(&garbled) {
+                let _ = (parse_service(m.payload), parse_dest(m.payload));
+            }
+            garbled[i] ^= 0xff;
+        }
+        assert_eq!(messages(&reply).len(), 2);
+    }
+
+    #[test]
     fn family_id_is_found() {
-        let mut reply = vec![0u8; 20];
+        let mut reply = vec![0u8; 4];
         reply.extend(nla(CTRL_ATTR_FAMILY_NAME, b"IPVS\0"));
         reply.extend(nla(CTRL_ATTR_FAMILY_ID, &0x21u16.to_ne_bytes()));
         assert_eq!(family_id(&reply), Some(0x21));

@@ -6,6 +6,7 @@ pub mod config;
 pub mod daemon;
 pub mod health;
 pub mod ipvs;
+pub mod keys;
 pub mod nft;
 pub mod status;
 pub mod table;
@@ -22,6 +23,21 @@ pub enum LbError {
     Exec(#[from] ExecError),
     #[error("the IPVS backend was asked for, but this kernel has no IPVS (/proc/net/ip_vs is missing)")]
     NoIpvs,
-    #[error("failed to {op} {path}: {source}")]
-    Io { op: &'static str, path: String, source: std::io::Error },
+    #[error(transparent)]
+    Io(#[from] crate::error::IoError),
+    #[error(transparent)]
+    Untrusted(#[from] crate::trust::Untrusted),
+}
+
+/// A configuration error reaching the backend is the daemon's (GENERIC): the
+/// agent validated the configuration before it started the daemon.
+impl crate::error::OcfError for LbError {
+    fn status(&self) -> crate::ocf::Status {
+        match self {
+            LbError::NoIpvs => crate::ocf::Status::ErrInstalled,
+            LbError::Untrusted(_) => crate::ocf::Status::ErrPerm,
+            LbError::Exec(e) => crate::error::OcfError::status(e),
+            _ => crate::ocf::Status::ErrGeneric,
+        }
+    }
 }

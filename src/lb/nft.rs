@@ -47,6 +47,23 @@ fn slots(s: &Service) -> Vec<SocketAddr> {
     out
 }
 
+/// How far an IPVS scheduler is from what nftables does with it: None
+/// when nftables does the same; otherwise the gap, for `haven director
+/// check` and the README.
+pub fn scheduler_gap(scheduler: &str) -> Option<&'static str> {
+    match scheduler {
+        "rr" | "wrr" => None,
+        "sh" | "dh" | "mh" => None,
+        "lc" | "wlc" | "sed" | "nq" | "twos" => Some(
+            "nftables cannot count a real server's active connections: connections are spread by weight \
+             (weighted round robin), not to the least loaded real server",
+        ),
+        "lblc" | "lblcr" => Some("nftables keeps no per-destination server sets: the client address is hashed instead"),
+        "fo" | "ovf" => Some("nftables has no overflow/failover scheduling: connections are spread by weight"),
+        _ => Some("unknown to nftables: connections are spread by weight"),
+    }
+}
+
 fn is_local(ip: IpAddr) -> bool {
     ip.is_loopback()
 }
@@ -215,6 +232,13 @@ mod tests {
         assert_eq!(s.len(), 3, "2:4 reduces to 1:2, the quiescent one gets none");
         assert_eq!(s.iter().filter(|a| a.ip().to_string() == "203.0.113.2").count(), 2);
         assert!(slots(&svc(&[5000, 3], "wrr")).len() <= MAX_SLOTS as usize + 2);
+    }
+
+    #[test]
+    fn scheduler_gaps_are_named() {
+        assert!(scheduler_gap("wrr").is_none() && scheduler_gap("sh").is_none());
+        assert!(scheduler_gap("wlc").is_some_and(|g| g.contains("active connections")));
+        assert!(scheduler_gap("lc").is_some());
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub struct Hung {
     pub what: String,
 }
 
+impl crate::error::OcfError for Hung {}
+
 /// Run `f` on a thread and wait for it until `deadline`.
 pub fn bounded<T: Send + 'static>(
     what: impl Into<String>,

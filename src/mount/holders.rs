@@ -86,9 +86,8 @@ fn holds(base: &str, ids: &BTreeSet<u32>, on_ours: &dyn Fn(&str) -> bool) -> Opt
 pub fn signal(holders: &[Holder], signal: i32) -> usize {
     holders
         .iter()
-        // SAFETY: kill(2) on pids just read from /proc; a pid that exited
-        // meanwhile gives ESRCH, which is harmless.
-        .filter(|h| unsafe { libc::kill(h.pid, signal) } == 0)
+        // A pid that exited meanwhile gives ESRCH, which is harmless.
+        .filter(|h| crate::host::kill(h.pid, signal))
         .count()
 }
 
@@ -96,7 +95,8 @@ pub fn signal(holders: &[Holder], signal: i32) -> usize {
 pub fn signal_number(name: &str) -> Option<i32> {
     let n = name.trim().trim_start_matches("SIG").to_ascii_uppercase();
     if let Ok(num) = n.parse::<i32>() {
-        return (1..=64).contains(&num).then_some(num);
+        // The standard signals (what nix's kill can send), not realtime ones.
+        return nix::sys::signal::Signal::try_from(num).is_ok().then_some(num);
     }
     Some(match n.as_str() {
         "HUP" => libc::SIGHUP,
@@ -139,6 +139,7 @@ mod tests {
         assert_eq!(signal_number("hup"), Some(1));
         assert_eq!(signal_number("9"), Some(9));
         assert_eq!(signal_number("65"), None);
+        assert_eq!(signal_number("40"), None);
         assert_eq!(signal_number("TERM;reboot"), None);
     }
 

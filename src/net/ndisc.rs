@@ -2,9 +2,10 @@
 //! 7.2.6) to all-nodes, sent from a raw ICMPv6 socket. The kernel fills in
 //! the checksum for ICMPv6 raw sockets.
 
+use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockProtocol, SockType, SockaddrIn6};
 use std::io;
-use std::net::Ipv6Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::net::{Ipv6Addr, SocketAddrV6};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 pub const NA_LEN: usize = 32;
 pub const ICMPV6_NA: u8 = 136;
@@ -25,10 +26,19 @@ pub fn advertisement(target: Ipv6Addr, mac: [u8; 6]) -> [u8; NA_LEN] {
     b
 }
 
-fn setopt(fd: i32, level: i32, name: i32, value: i32) -> io::Result<()> {
-    // SAFETY: value is a valid int for the duration of the call.
+/// An int IPv6 socket option nix has no type for (IPV6_MULTICAST_IF,
+/// IPV6_MULTICAST_LOOP).
+fn setopt(fd: &OwnedFd, name: i32, value: i32) -> io::Result<()> {
+    // SAFETY: `value` is an int that lives for the call and the length passed
+    // is its size; `fd` is an open socket borrowed for the call.
     let rc = unsafe {
-        libc::setsockopt(fd, level, name, (&value as *const i32).cast(), std::mem::size_of::<i32>() as libc::socklen_t)
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_IPV6,
+            name,
+            (&value as *const i32).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
     };
     if rc < 0 {
         Err(io::Error::last_os_error())
@@ -37,13 +47,8 @@ fn setopt(fd: i32, level: i32, name: i32, value: i32) -> io::Result<()> {
     }
 }
 
-fn sockaddr6(ip: Ipv6Addr, scope: u32) -> libc::sockaddr_in6 {
-    // SAFETY: all-zero is a valid sockaddr_in6.
-    let mut sa: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
-    sa.sin6_family = libc::AF_INET6 as u16;
-    sa.sin6_addr.s6_addr = ip.octets();
-    sa.sin6_scope_id = scope;
-    sa
+fn sockaddr6(ip: Ipv6Addr, scope: u32) -> SockaddrIn6 {
+    SockaddrIn6::from(SocketAddrV6::new(ip, 0, 0, scope))
 }
 
 /// A socket that sends NAs for `source` (which must be a usable, i.e. not
@@ -55,53 +60,22 @@ pub struct NaSender {
 
 impl NaSender {
     pub fn open(ifindex: u32, source: Ipv6Addr) -> io::Result<NaSender> {
-        // SAFETY: plain socket(2); checked below.
-        let raw = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::IPPROTO_ICMPV6) };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fresh descriptor, owned here.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = socket::socket(AddressFamily::Inet6, SockType::Raw, SockFlag::SOCK_CLOEXEC, SockProtocol::IcmpV6)?;
         let idx = i32::try_from(ifindex).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         // Neighbour discovery packets must carry hop limit 255 (RFC 4861 7.1.2).
-        setopt(fd.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_HOPS, 255)?;
-        setopt(fd.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS, 255)?;
-        setopt(fd.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF, idx)?;
-        setopt(fd.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_LOOP, 0)?;
+        socket::setsockopt(&fd, sockopt::Ipv6MulticastHops, &255)?;
+        socket::setsockopt(&fd, sockopt::Ipv6Ttl, &255)?;
+        setopt(&fd, libc::IPV6_MULTICAST_IF, idx)?;
+        setopt(&fd, libc::IPV6_MULTICAST_LOOP, 0)?;
         let scope = if source.is_unicast_link_local() { ifindex } else { 0 };
-        let sa = sockaddr6(source, scope);
-        // SAFETY: sa is a valid sockaddr_in6.
-        let rc = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&sa as *const libc::sockaddr_in6).cast(),
-                std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        socket::bind(fd.as_raw_fd(), &sockaddr6(source, scope))?;
         Ok(NaSender { fd, ifindex })
     }
 
     pub fn send(&self, na: &[u8; NA_LEN]) -> io::Result<()> {
         let sa = sockaddr6(ALL_NODES, self.ifindex);
-        // SAFETY: buffers valid for their lengths.
-        let n = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                na.as_ptr().cast(),
-                na.len(),
-                0,
-                (&sa as *const libc::sockaddr_in6).cast(),
-                std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-            )
-        };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
+        socket::sendto(self.fd.as_raw_fd(), na, &sa, socket::MsgFlags::empty())?;
+        Ok(())
     }
 }
 

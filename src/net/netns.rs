@@ -2,7 +2,6 @@
 //! that every later socket and /proc/sys/net access happens inside it.
 
 use super::NetError;
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 /// Where `ip netns` keeps its namespace handles.
@@ -26,10 +25,6 @@ pub fn exists(spec: &str) -> bool {
 pub fn enter(spec: &str) -> Result<(), NetError> {
     let p = handle_path(spec);
     let f = std::fs::File::open(&p).map_err(|e| NetError::io("open network namespace", p.display().to_string(), e))?;
-    // SAFETY: f is an open namespace file descriptor for the call's duration.
-    let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
-    if rc < 0 {
-        return Err(NetError::io("enter network namespace", p.display().to_string(), std::io::Error::last_os_error()));
-    }
-    Ok(())
+    nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET)
+        .map_err(|e| NetError::io("enter network namespace", p.display().to_string(), e.into()))
 }

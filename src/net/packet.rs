@@ -1,9 +1,12 @@
 //! An AF_PACKET datagram socket bound to one interface: the kernel adds the
-//! Ethernet header, haven writes and reads ARP payloads. Small unsafe
-//! wrappers around socket(2), sendto(2), poll(2) and recvfrom(2).
+//! Ethernet header, haven writes and reads ARP payloads. socket(2), bind(2),
+//! sendto(2), poll(2) and recvfrom(2) through nix; only the link-layer
+//! address is built by hand (nix has no safe constructor for it).
 
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{self, AddressFamily, LinkAddr, SockFlag, SockType, SockaddrLike};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Duration;
 
 pub const ETH_P_ARP: u16 = 0x0806;
@@ -17,99 +20,65 @@ pub struct PacketSocket {
     protocol: u16,
 }
 
-fn sockaddr(ifindex: i32, protocol: u16, mac: &[u8; 6]) -> libc::sockaddr_ll {
-    // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
-    let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    sa.sll_family = libc::AF_PACKET as u16;
-    sa.sll_protocol = protocol.to_be();
-    sa.sll_ifindex = ifindex;
-    sa.sll_halen = 6;
-    sa.sll_addr[..6].copy_from_slice(mac);
-    sa
+fn sockaddr(ifindex: i32, protocol: u16, mac: &[u8; 6]) -> io::Result<LinkAddr> {
+    let mut sll_addr = [0u8; 8];
+    sll_addr[..6].copy_from_slice(mac);
+    let sa = libc::sockaddr_ll {
+        sll_family: libc::AF_PACKET as u16,
+        sll_protocol: protocol.to_be(),
+        sll_ifindex: ifindex,
+        sll_hatype: 0,
+        sll_pkttype: 0,
+        sll_halen: 6,
+        sll_addr,
+    };
+    let len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    // SAFETY: `sa` is a fully initialised sockaddr_ll that lives for the
+    // call, and `len` is its exact size; from_raw copies it out.
+    unsafe { LinkAddr::from_raw((&sa as *const libc::sockaddr_ll).cast(), Some(len)) }
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))
 }
 
 impl PacketSocket {
     /// A socket that sends and receives frames of `protocol` on `ifindex`.
     pub fn open(ifindex: u32, protocol: u16) -> io::Result<PacketSocket> {
         let ifindex = i32::try_from(ifindex).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        // SAFETY: plain socket(2) call; the result is checked below.
-        let raw = unsafe {
-            libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, i32::from(protocol.to_be()))
-        };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: raw is a fresh descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let sa = sockaddr(ifindex, protocol, &[0; 6]);
-        // SAFETY: sa is a valid sockaddr_ll for the given length.
-        let rc = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&sa as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        // Protocol 0 receives nothing until bind(2) names the protocol (packet(7)).
+        // Non-blocking: recv_incoming polls first and must not hang after.
+        let fd = socket::socket(
+            AddressFamily::Packet,
+            SockType::Datagram,
+            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+            None,
+        )?;
+        socket::bind(fd.as_raw_fd(), &sockaddr(ifindex, protocol, &[0; 6])?)?;
         Ok(PacketSocket { fd, ifindex, protocol })
     }
 
     pub fn send(&self, payload: &[u8], dst: [u8; 6]) -> io::Result<()> {
-        let sa = sockaddr(self.ifindex, self.protocol, &dst);
-        // SAFETY: payload and sa are valid for the lengths passed.
-        let n = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                payload.as_ptr().cast(),
-                payload.len(),
-                0,
-                (&sa as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
+        let sa = sockaddr(self.ifindex, self.protocol, &dst)?;
+        socket::sendto(self.fd.as_raw_fd(), payload, &sa, socket::MsgFlags::empty())?;
+        Ok(())
     }
 
     /// Wait up to `timeout` for a frame that another host sent; returns its
     /// payload length, or None on timeout. Frames this host sent are skipped.
     pub fn recv_incoming(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
-        let mut pfd = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: one valid pollfd.
-        let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if rc < 0 {
-            let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::Interrupted { Ok(None) } else { Err(e) };
+        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => return Ok(None),
+            Ok(_) => {}
+            Err(e) => return Err(e.into()),
         }
-        if rc == 0 {
-            return Ok(None);
-        }
-        // SAFETY: zeroed sockaddr_ll is valid; lengths match the buffers.
-        let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-        let n = unsafe {
-            libc::recvfrom(
-                self.fd.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_DONTWAIT,
-                (&mut sa as *mut libc::sockaddr_ll).cast(),
-                &mut len,
-            )
+        let (n, from) = match socket::recvfrom::<LinkAddr>(self.fd.as_raw_fd(), buf) {
+            Ok(got) => got,
+            Err(nix::errno::Errno::EAGAIN) => return Ok(None),
+            Err(e) => return Err(e.into()),
         };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::WouldBlock { Ok(None) } else { Err(e) };
-        }
-        if sa.sll_pkttype == PACKET_OUTGOING {
+        if from.is_some_and(|sa| sa.pkttype() == PACKET_OUTGOING) {
             return Ok(Some(0));
         }
-        Ok(Some(n as usize))
+        Ok(Some(n))
     }
 }

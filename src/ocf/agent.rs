@@ -4,9 +4,9 @@
 
 use super::deadline::Deadline;
 use super::env::OcfEnv;
+use super::error::{AgentError, Unimplemented};
 use super::params::{ParamSpec, Params};
 use super::{log, metadata, Action, Status};
-use crate::error::AgentError;
 use std::time::Duration;
 
 /// One action as advertised in meta-data (timeouts are the defaults
@@ -100,17 +100,17 @@ pub trait Agent: Sync {
     /// interfaces, binaries, kernel support).
     fn validate(&self, ctx: &Ctx) -> ActionResult;
     fn promote(&self, _ctx: &Ctx) -> ActionResult {
-        Err(AgentError::Unimplemented(Action::Promote))
+        Err(Unimplemented(Action::Promote).into())
     }
     fn demote(&self, _ctx: &Ctx) -> ActionResult {
-        Err(AgentError::Unimplemented(Action::Demote))
+        Err(Unimplemented(Action::Demote).into())
     }
     /// Agents that do not act on notifications accept them.
     fn notify(&self, _ctx: &Ctx) -> ActionResult {
         Ok(Status::Success)
     }
     fn reload(&self, _ctx: &Ctx) -> ActionResult {
-        Err(AgentError::Unimplemented(Action::Reload))
+        Err(Unimplemented(Action::Reload).into())
     }
 }
 
@@ -131,13 +131,8 @@ pub enum Caller {
     Rgmanager,
 }
 
-/// Run one action of `agent` the way Pacemaker invokes it and return the
+/// Run one action of `agent` the way `caller` invokes it and return the
 /// exit code. All results and errors become exit codes here.
-pub fn run(agent: &dyn Agent, action_arg: Option<&str>) -> u8 {
-    run_for(agent, action_arg, Caller::Ocf)
-}
-
-/// [`run`] for a given caller.
 pub fn run_for(agent: &dyn Agent, action_arg: Option<&str>, caller: Caller) -> u8 {
     let spec = agent.spec();
     let Some(arg) = action_arg else {
@@ -197,7 +192,7 @@ pub fn run_for(agent: &dyn Agent, action_arg: Option<&str>, caller: Caller) -> u
         Action::Demote => agent.demote(&ctx),
         Action::Notify => agent.notify(&ctx),
         Action::Reload => agent.reload(&ctx),
-        Action::MigrateTo | Action::MigrateFrom | Action::Recover => Err(AgentError::Unimplemented(action)),
+        Action::MigrateTo | Action::MigrateFrom | Action::Recover => Err(Unimplemented(action).into()),
         Action::MetaData | Action::Usage | Action::Methods => Ok(Status::Success),
     };
     finish(action, result)

@@ -3,6 +3,7 @@
 //! facility, and HA_LOGFILE / HA_DEBUGLOG files. Debug lines only when
 //! HA_DEBUG is on. Nothing here forks (no `logger`).
 
+use nix::syslog::{self as nixlog, Facility, LogFlags, Severity};
 use std::ffi::CString;
 use std::io::Write;
 use std::sync::OnceLock;
@@ -24,12 +25,12 @@ impl Level {
             Level::Err => "ERROR",
         }
     }
-    fn syslog_priority(self) -> libc::c_int {
+    fn severity(self) -> Severity {
         match self {
-            Level::Debug => libc::LOG_DEBUG,
-            Level::Info => libc::LOG_INFO,
-            Level::Warn => libc::LOG_WARNING,
-            Level::Err => libc::LOG_ERR,
+            Level::Debug => Severity::LOG_DEBUG,
+            Level::Info => Severity::LOG_INFO,
+            Level::Warn => Severity::LOG_WARNING,
+            Level::Err => Severity::LOG_ERR,
         }
     }
 }
@@ -45,19 +46,21 @@ struct Logger {
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
 
-fn facility(name: &str) -> Option<libc::c_int> {
+fn facility(name: &str) -> Option<Facility> {
     Some(match name.to_ascii_lowercase().as_str() {
-        "daemon" => libc::LOG_DAEMON,
-        "user" => libc::LOG_USER,
-        "local0" => libc::LOG_LOCAL0,
-        "local1" => libc::LOG_LOCAL1,
-        "local2" => libc::LOG_LOCAL2,
-        "local3" => libc::LOG_LOCAL3,
-        "local4" => libc::LOG_LOCAL4,
-        "local5" => libc::LOG_LOCAL5,
-        "local6" => libc::LOG_LOCAL6,
-        "local7" => libc::LOG_LOCAL7,
-        "authpriv" => libc::LOG_AUTHPRIV,
+        "daemon" => Facility::LOG_DAEMON,
+        "user" => Facility::LOG_USER,
+        "local0" => Facility::LOG_LOCAL0,
+        "local1" => Facility::LOG_LOCAL1,
+        "local2" => Facility::LOG_LOCAL2,
+        "local3" => Facility::LOG_LOCAL3,
+        "local4" => Facility::LOG_LOCAL4,
+        "local5" => Facility::LOG_LOCAL5,
+        "local6" => Facility::LOG_LOCAL6,
+        "local7" => Facility::LOG_LOCAL7,
+        // nix has no LOG_AUTHPRIV; syslog daemons (Debian's rsyslog
+        // included) file auth and authpriv together.
+        "authpriv" | "auth" => Facility::LOG_AUTH,
         _ => return None,
     })
 }
@@ -74,9 +77,7 @@ pub fn init(agent: &str, instance: &str) {
             // whole process, so it is leaked on purpose (once per process).
             if let Ok(c) = CString::new(format!("haven-{agent}")) {
                 let leaked: &'static CString = Box::leak(Box::new(c));
-                // SAFETY: the ident pointer is valid for the process lifetime.
-                unsafe { libc::openlog(leaked.as_ptr(), libc::LOG_PID, fac) };
-                true
+                nixlog::openlog(Some(leaked.as_c_str()), LogFlags::LOG_PID, fac).is_ok()
             } else {
                 false
             }
@@ -111,10 +112,8 @@ pub fn exit_reason(msg: &str) {
 
 fn log_to_sinks(l: &Logger, level: Level, msg: &str) {
     if l.syslog {
-        if let Ok(c) = CString::new(format!("{}: {}: {}", l.ident, level.tag(), msg.replace('\0', " "))) {
-            // SAFETY: "%s" with one valid C string argument.
-            unsafe { libc::syslog(level.syslog_priority(), c"%s".as_ptr(), c.as_ptr()) };
-        }
+        let line = format!("{}: {}: {}", l.ident, level.tag(), msg.replace('\0', " "));
+        let _ = nixlog::syslog(level.severity(), line.as_str());
     }
     let file = if level == Level::Debug { l.debuglog.as_ref().or(l.logfile.as_ref()) } else { l.logfile.as_ref() };
     if let Some(path) = file {

@@ -1,10 +1,11 @@
 //! OCF 1.1 meta-data XML, generated from an agent's [`AgentSpec`]. The
 //! output must satisfy both ra-api-1.dtd (what ocf-tester checks) and
-//! metadata.rng, so it uses only what the two have in common.
+//! metadata.rng, so it uses only what the two have in common. Written
+//! through [`crate::xml`], which escapes.
 
 use super::agent::{ActionSpec, AgentSpec};
-use super::xml::escape;
-use std::fmt::Write;
+use super::params::ParamSpec;
+use crate::xml::Xml;
 
 /// The OCF API version the agents implement.
 pub const OCF_VERSION: &str = "1.1";
@@ -27,49 +28,21 @@ pub fn render_rgmanager(spec: &AgentSpec) -> String {
 }
 
 fn document(spec: &AgentSpec, rgmanager: bool) -> String {
-    let mut x = String::with_capacity(8192);
+    let mut x = Xml::new(0);
     let name = if rgmanager { rgmanager_name(spec) } else { spec.name.to_string() };
-    if rgmanager {
-        x.push_str("<?xml version=\"1.0\"?>\n");
-    } else {
-        x.push_str("<?xml version=\"1.0\"?>\n<!DOCTYPE resource-agent SYSTEM \"ra-api-1.dtd\">\n");
+    x.declaration();
+    if !rgmanager {
+        x.doctype("resource-agent SYSTEM \"ra-api-1.dtd\"");
     }
-    let _ = writeln!(x, "<resource-agent name=\"{}\" version=\"{}\">", escape(&name), env!("CARGO_PKG_VERSION"));
-    let _ = writeln!(x, "<version>{OCF_VERSION}</version>");
-    let _ = writeln!(x, "<longdesc lang=\"en\">\n{}\n</longdesc>", escape(spec.longdesc.trim()));
-    let _ = writeln!(x, "<shortdesc lang=\"en\">{}</shortdesc>", escape(spec.shortdesc));
-    x.push_str("<parameters>\n");
+    x.open("resource-agent", &[("name", &name), ("version", env!("CARGO_PKG_VERSION"))]);
+    x.text("version", &[], OCF_VERSION);
+    descriptions(&mut x, spec.longdesc.trim(), spec.shortdesc);
+    x.open("parameters", &[]);
     for p in spec.params {
-        let primary = if rgmanager && p.name == spec.primary { " primary=\"1\"" } else { "" };
-        let _ = writeln!(
-            x,
-            "<parameter name=\"{}\" unique=\"{}\" required=\"{}\"{primary}>",
-            escape(p.name),
-            u8::from(p.unique),
-            u8::from(p.required)
-        );
-        let mut long = p.longdesc.trim().to_string();
-        if let Some(hint) = p.kind.syntax_hint() {
-            long.push('\n');
-            long.push_str(&hint);
-        }
-        if let Some(why) = p.unsupported {
-            long.push_str("\nAccepted for compatibility; refused when set: ");
-            long.push_str(why);
-        }
-        let _ = writeln!(x, "<longdesc lang=\"en\">\n{}\n</longdesc>", escape(&long));
-        let _ = writeln!(x, "<shortdesc lang=\"en\">{}</shortdesc>", escape(p.shortdesc));
-        match p.default {
-            Some(d) => {
-                let _ = writeln!(x, "<content type=\"{}\" default=\"{}\"/>", p.kind.content_type(), escape(d));
-            }
-            None => {
-                let _ = writeln!(x, "<content type=\"{}\"/>", p.kind.content_type());
-            }
-        }
-        x.push_str("</parameter>\n");
+        parameter(&mut x, spec, p, rgmanager);
     }
-    x.push_str("</parameters>\n<actions>\n");
+    x.close("parameters");
+    x.open("actions", &[]);
     let has_status = spec.actions.iter().any(|a| a.action == crate::ocf::Action::Status);
     for a in spec.actions {
         // rgmanager checks with "status": mirror every monitor for it.
@@ -78,27 +51,56 @@ fn document(spec: &AgentSpec, rgmanager: bool) -> String {
         }
         action(&mut x, a, rgmanager);
     }
-    x.push_str("</actions>\n");
+    x.close("actions");
     if rgmanager {
-        x.push_str("<special tag=\"rgmanager\">\n</special>\n");
+        x.text("special", &[("tag", "rgmanager")], "\n");
     }
-    x.push_str("</resource-agent>\n");
-    x
+    x.close("resource-agent");
+    x.finish()
 }
 
-fn action(x: &mut String, a: &ActionSpec, rgmanager: bool) {
+/// `<longdesc>` (on lines of its own inside the element) and `<shortdesc>`.
+fn descriptions(x: &mut Xml, long: &str, short: &str) {
+    x.text("longdesc", &[("lang", "en")], &format!("\n{long}\n"));
+    x.text("shortdesc", &[("lang", "en")], short);
+}
+
+fn parameter(x: &mut Xml, spec: &AgentSpec, p: &ParamSpec, rgmanager: bool) {
+    let (unique, required) = (u8::from(p.unique).to_string(), u8::from(p.required).to_string());
+    let mut attrs = vec![("name", p.name), ("unique", unique.as_str()), ("required", required.as_str())];
+    if rgmanager && p.name == spec.primary {
+        attrs.push(("primary", "1"));
+    }
+    x.open("parameter", &attrs);
+    let mut long = p.longdesc.trim().to_string();
+    if let Some(hint) = p.kind.syntax_hint() {
+        long.push('\n');
+        long.push_str(&hint);
+    }
+    if let Some(why) = p.unsupported {
+        long.push_str("\nAccepted for compatibility; refused when set: ");
+        long.push_str(why);
+    }
+    descriptions(x, &long, p.shortdesc);
+    let kind = p.kind.content_type();
+    match p.default {
+        Some(d) => x.empty("content", &[("type", kind), ("default", d)]),
+        None => x.empty("content", &[("type", kind)]),
+    }
+    x.close("parameter");
+}
+
+fn action(x: &mut Xml, a: &ActionSpec, rgmanager: bool) {
     // rgmanager reads plain seconds; OCF tools expect a unit.
     let unit = if rgmanager { "" } else { "s" };
-    let _ = write!(x, "<action name=\"{}\"", a.action.as_str());
-    if let Some(depth) = a.depth {
-        let _ = write!(x, " depth=\"{depth}\"");
-    }
-    let _ = write!(x, " timeout=\"{}{unit}\"", a.timeout_secs);
-    if let Some(interval) = a.interval_secs {
-        let _ = write!(x, " interval=\"{interval}{unit}\"");
-    }
-    if let Some(role) = a.role {
-        let _ = write!(x, " role=\"{role}\"");
-    }
-    x.push_str("/>\n");
+    let depth = a.depth.map(|d| d.to_string());
+    let timeout = format!("{}{unit}", a.timeout_secs);
+    let interval = a.interval_secs.map(|i| format!("{i}{unit}"));
+    let role = a.role.map(|r| r.to_string());
+    let mut attrs = vec![("name", a.action.as_str())];
+    attrs.extend(depth.as_deref().map(|d| ("depth", d)));
+    attrs.push(("timeout", &timeout));
+    attrs.extend(interval.as_deref().map(|i| ("interval", i)));
+    attrs.extend(role.as_deref().map(|r| ("role", r)));
+    x.empty("action", &attrs);
 }

@@ -6,11 +6,11 @@ pub mod action;
 pub mod agent;
 pub mod deadline;
 pub mod env;
+pub mod error;
 pub mod log;
 pub mod metadata;
 pub mod params;
 pub mod status;
-pub mod xml;
 
 pub use action::Action;
 pub use agent::{Agent, AgentSpec, Ctx};

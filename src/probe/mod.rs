@@ -4,8 +4,17 @@
 //! request/expect exchange, and an external command. Each is synchronous,
 //! bounded by a timeout, and reads at most [`MAX_RESPONSE`] bytes.
 
-mod http;
+mod conn;
+pub mod digest;
+pub mod dns;
+pub mod http;
+pub mod ldap;
 mod ping;
+#[cfg(test)]
+mod props;
+pub mod radius;
+pub mod sql;
+pub mod text;
 mod tls;
 mod wire;
 
@@ -55,6 +64,71 @@ impl Expect {
             Expect::Any => "anything".into(),
             Expect::Text(t) => format!("{t:?}"),
             Expect::Pattern(r) => format!("/{}/", r.as_str()),
+        }
+    }
+}
+
+/// The services of ldirectord's negotiate checks beyond HTTP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    Smtp,
+    Pop,
+    Imap,
+    Nntp,
+    Ftp,
+    Ldap,
+    Mysql,
+    Pgsql,
+    Dns,
+    Radius,
+    Sip,
+}
+
+/// One negotiate check and what it needs from the configuration.
+#[derive(Clone, Debug)]
+pub struct Negotiate {
+    pub service: Service,
+    /// TLS from the first byte (pops, imaps, ldaps).
+    pub tls: bool,
+    /// Over UDP (dns, sip on a UDP service; radius always).
+    pub udp: bool,
+    /// ldirectord's request without its leading '/': a file (ftp), a base
+    /// DN (ldap), a query (mysql, pgsql), a name (dns).
+    pub request: String,
+    pub expect: Expect,
+    pub login: Option<String>,
+    pub passwd: Option<String>,
+    pub database: Option<String>,
+    pub secret: Option<String>,
+}
+
+impl Negotiate {
+    fn run(&self, addr: SocketAddr, d: &Deadline) -> Result<(), ProbeError> {
+        let login = self.login.as_deref().map(|u| (u, self.passwd.as_deref().unwrap_or("")));
+        let sql = || sql::Login {
+            user: self.login.as_deref().unwrap_or(""),
+            password: self.passwd.as_deref().unwrap_or(""),
+            database: self.database.as_deref().unwrap_or(""),
+            query: &self.request,
+        };
+        match self.service {
+            Service::Smtp => text::smtp(addr, d),
+            Service::Pop => text::pop(addr, self.tls, login, d),
+            Service::Imap => text::imap(addr, self.tls, login, d),
+            Service::Nntp => text::nntp(addr, d),
+            Service::Ftp => {
+                let (u, p) = login.unwrap_or(("anonymous", "haven@localhost"));
+                text::ftp(addr, u, p, &self.request, &self.expect, d)
+            }
+            Service::Sip => text::sip(addr, self.login.as_deref().unwrap_or("haven@localhost"), self.udp, d),
+            Service::Ldap => ldap::check(addr, self.tls, login, &self.request, &self.expect, d),
+            Service::Mysql => sql::mysql(addr, &sql(), d),
+            Service::Pgsql => sql::pgsql(addr, &sql(), d),
+            Service::Dns => dns::check(addr, &self.request, &self.expect, !self.udp, d),
+            Service::Radius => {
+                let (u, p) = login.unwrap_or(("", ""));
+                radius::check(addr, u, p, self.secret.as_deref().unwrap_or(""), d)
+            }
         }
     }
 }
@@ -114,10 +188,14 @@ pub enum Probe {
         request: Vec<u8>,
         expect: Expect,
     },
+    /// A protocol exchange of ldirectord's negotiate checks.
+    Negotiate(Box<Negotiate>),
     /// Run a command; exit code 0 means healthy. The target's address and
     /// port are appended as the last two arguments (ldirectord's convention).
+    /// It runs as `user`, unprivileged, bounded (crate::privdrop::run_command).
     External {
         argv: Vec<String>,
+        user: String,
     },
 }
 
@@ -137,6 +215,8 @@ pub enum ProbeError {
     Unexpected { addr: SocketAddr, expected: String },
     #[error("{addr}: greeting {line:?} is not a healthy {kind:?} server's")]
     Greeting { addr: SocketAddr, kind: Greeting, line: String },
+    #[error("{addr}: {service} check failed: {why}")]
+    Protocol { addr: SocketAddr, service: &'static str, why: String },
     #[error("{addr}: TLS: {why}")]
     Tls { addr: SocketAddr, why: String },
     #[error("check command failed for {addr}: {source}")]
@@ -156,6 +236,7 @@ impl Probe {
                 tls::check_https(addr, method, path, host.as_deref(), *verify, expect, &deadline)
             }
             Probe::Ping => ping::echo(addr, &deadline),
+            Probe::Negotiate(n) => n.run(addr, &deadline),
             Probe::Greeting { kind } => {
                 let mut s = wire::connect(addr, &deadline)?;
                 let line = wire::read_line(&mut s, addr, &deadline)?;
@@ -180,12 +261,14 @@ impl Probe {
                     Err(ProbeError::Unexpected { addr, expected: expect.describe() })
                 }
             }
-            Probe::External { argv } => {
+            Probe::External { argv, user } => {
                 let mut full: Vec<String> = argv.clone();
                 full.push(addr.ip().to_string());
                 full.push(addr.port().to_string());
                 let args: Vec<&str> = full.iter().map(String::as_str).collect();
-                exec::run_ok(&args, &deadline).map(|_| ()).map_err(|source| ProbeError::External { addr, source })
+                crate::privdrop::run_command(&args, user, &deadline)
+                    .map(|_| ())
+                    .map_err(|source| ProbeError::External { addr, source })
             }
         }
     }
@@ -273,8 +356,8 @@ mod tests {
         let p = Probe::Exchange { request: b"PING\r\n".to_vec(), expect: Expect::Text("PONG".into()) };
         assert!(p.run(echo, T).is_ok());
         let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        assert!(Probe::External { argv: vec!["true".into()] }.run(addr, T).is_ok());
-        assert!(Probe::External { argv: vec!["false".into()] }.run(addr, T).is_err());
+        assert!(Probe::External { argv: vec!["true".into()], user: "nobody".into() }.run(addr, T).is_ok());
+        assert!(Probe::External { argv: vec!["false".into()], user: "nobody".into() }.run(addr, T).is_err());
     }
 
     #[test]

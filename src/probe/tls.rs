@@ -88,6 +88,20 @@ fn config(verify: bool) -> Result<Arc<ClientConfig>, String> {
         .clone()
 }
 
+/// A TLS client session over `tcp` (handshake on first use), for the
+/// line protocols that start in TLS (pops, imaps, ldaps).
+pub fn wrap(
+    addr: SocketAddr,
+    sni: &str,
+    tcp: std::net::TcpStream,
+) -> Result<StreamOwned<ClientConnection, std::net::TcpStream>, ProbeError> {
+    let tls_err = |why: String| ProbeError::Tls { addr, why };
+    let cfg = config(false).map_err(tls_err)?;
+    let name = ServerName::try_from(sni.to_string()).map_err(|e| tls_err(format!("SNI name {sni:?}: {e}")))?;
+    let conn = ClientConnection::new(cfg, name).map_err(|e| tls_err(e.to_string()))?;
+    Ok(StreamOwned::new(conn, tcp))
+}
+
 /// Connect, handshake with `sni`, send `request`, read the answer (bounded).
 pub fn exchange(
     addr: SocketAddr,

@@ -27,8 +27,20 @@ pub fn missing(what: &str) -> bool {
 }
 
 pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
+}
+
+/// Send `sig` to `pid`, a process this test started or found as its own;
+/// one that is already gone is fine.
+pub fn signal(pid: i32, sig: nix::sys::signal::Signal) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+}
+
+/// Move the calling thread into the network namespace at `path` (setns
+/// affects this thread only: run it on a thread of its own).
+pub fn enter_netns(path: impl AsRef<Path>) {
+    let f = std::fs::File::open(path.as_ref()).expect("open netns");
+    nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
 }
 
 /// Root and the `ip` tool, for tests that build namespaces.
@@ -39,9 +51,10 @@ pub fn need_root() -> bool {
     need_tool("ip")
 }
 
+/// An executable `tool` on the test's PATH (the `which` crate: execute bit
+/// respected, as the agents look programs up).
 pub fn which(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into());
-    path.split(':').map(|d| Path::new(d).join(tool)).find(|p| p.is_file())
+    which::which(tool).ok()
 }
 
 pub fn need_tool(tool: &str) -> bool {
@@ -344,49 +357,34 @@ impl Capture {
         let stop2 = stop.clone();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let handle = std::thread::spawn(move || {
-            use std::os::fd::AsRawFd;
-            let f = std::fs::File::open(&ns_path).expect("open netns");
-            // SAFETY: valid namespace fd; affects this thread only.
-            assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0, "setns");
-            // SAFETY: valid C string.
-            let idx = unsafe { libc::if_nametoindex(ifname.as_ptr()) };
-            assert!(idx > 0, "interface for capture");
-            let proto = (libc::ETH_P_ALL as u16).to_be();
-            // SAFETY: plain socket call, checked.
-            let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto)) };
-            assert!(fd >= 0, "packet socket");
-            // SAFETY: zeroed sockaddr_ll is valid; filled below.
-            let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-            sa.sll_family = libc::AF_PACKET as u16;
-            sa.sll_protocol = proto;
-            sa.sll_ifindex = idx as i32;
-            // SAFETY: sa valid for its size.
-            let rc = unsafe {
-                libc::bind(
-                    fd,
-                    (&sa as *const libc::sockaddr_ll).cast(),
-                    std::mem::size_of::<libc::sockaddr_ll>() as u32,
-                )
-            };
-            assert_eq!(rc, 0, "bind capture socket");
+            use nix::sys::socket::{self, AddressFamily, LinkAddr, SockFlag, SockProtocol, SockType};
+            use std::os::fd::{AsFd, AsRawFd};
+            enter_netns(&ns_path);
+            let idx = nix::net::if_::if_nametoindex(ifname.as_c_str()).expect("interface for capture");
+            // Every frame of the namespace; the ones of other interfaces are
+            // dropped below by the interface index recvfrom reports.
+            let fd = socket::socket(
+                AddressFamily::Packet,
+                SockType::Raw,
+                SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+                SockProtocol::EthAll,
+            )
+            .expect("packet socket");
             let _ = ready_tx.send(());
             let mut frames = Vec::new();
             let started = Instant::now();
             let mut buf = vec![0u8; 2048];
             while !stop2.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(60) {
-                let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-                // SAFETY: one valid pollfd.
-                if unsafe { libc::poll(&mut pfd, 1, 50) } <= 0 {
+                let mut fds = [nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN)];
+                if !matches!(nix::poll::poll(&mut fds, 50u16), Ok(n) if n > 0) {
                     continue;
                 }
-                // SAFETY: buf valid for its length.
-                let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
-                if n > 0 {
-                    frames.push(buf[..n as usize].to_vec());
+                if let Ok((n, Some(from))) = socket::recvfrom::<LinkAddr>(fd.as_raw_fd(), &mut buf) {
+                    if n > 0 && from.ifindex() == idx as usize {
+                        frames.push(buf[..n].to_vec());
+                    }
                 }
             }
-            // SAFETY: closing the socket we opened.
-            unsafe { libc::close(fd) };
             frames
         });
         ready_rx.recv_timeout(Duration::from_secs(5)).expect("capture ready");
@@ -604,10 +602,8 @@ impl Reaped {
 
 impl Drop for Reaped {
     fn drop(&mut self) {
-        // SAFETY: SIGCONT/SIGKILL to a child this test started.
-        unsafe {
-            libc::kill(self.pid(), libc::SIGCONT);
-        }
+        // SIGCONT first: a stopped child would not die of SIGKILL until continued.
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), nix::sys::signal::Signal::SIGCONT);
         let _ = self.0.kill();
         let _ = self.0.wait();
     }

@@ -220,8 +220,8 @@ fn frozen_fuse_daemon_cannot_hang_monitor_or_stop() {
             args.first().is_some_and(|a| a.ends_with(b"bindfs")) && args.contains(&dir.as_bytes())
         })
         .expect("the bindfs daemon");
-    // SAFETY: stopping the daemon this test's mount started.
-    unsafe { libc::kill(daemon, libc::SIGSTOP) };
+    // Freezing the daemon this test's mount started.
+    signal(daemon, nix::sys::signal::Signal::SIGSTOP);
     for depth in [10, 20] {
         let t = Instant::now();
         let o = r.monitor_at(depth);
@@ -238,11 +238,9 @@ fn frozen_fuse_daemon_cannot_hang_monitor_or_stop() {
     assert!(took < Duration::from_secs(5), "stop took {took:?}");
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(ns.mounts_under(&dir).is_empty());
-    // SAFETY: ending the daemon of the mount this test made.
-    unsafe {
-        libc::kill(daemon, libc::SIGCONT);
-        libc::kill(daemon, libc::SIGKILL);
-    }
+    // Ending the daemon of the mount this test made.
+    signal(daemon, nix::sys::signal::Signal::SIGCONT);
+    signal(daemon, nix::sys::signal::Signal::SIGKILL);
 }
 
 #[test]

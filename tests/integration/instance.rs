@@ -151,10 +151,7 @@ impl Lab {
         let addr = format!("{}:{port}", self.ip);
         std::thread::spawn(move || {
             use std::io::{Read, Write};
-            use std::os::fd::AsRawFd;
-            let f = std::fs::File::open(&ns).expect("open netns");
-            // SAFETY: a valid namespace fd; affects this thread only.
-            assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0, "setns");
+            enter_netns(&ns);
             let sa: std::net::SocketAddr = addr.parse().expect("addr");
             let mut s = std::net::TcpStream::connect_timeout(&sa, Duration::from_secs(3)).expect("connect");
             s.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
@@ -282,8 +279,8 @@ fn real_daemons_start_pass_every_depth_and_stop_without_leftovers() {
     assert_eq!(stdout, lab.run_dir().join("web.log"));
     let stdin = std::fs::read_link(format!("/proc/{master}/fd/0")).expect("fd 0");
     assert_eq!(stdin, Path::new("/dev/null"));
-    // SAFETY: getsid on a pid of our own test's service.
-    assert_eq!(unsafe { libc::getsid(master) }, master, "nginx leads its own session");
+    let sid = nix::unistd::getsid(Some(nix::unistd::Pid::from_raw(master))).expect("getsid");
+    assert_eq!(sid.as_raw(), master, "nginx leads its own session");
 
     let ok = wait_for(Duration::from_secs(5), || logged_pid(&lab.log("straggler"), "grandchild").is_some());
     assert!(ok, "straggler log: {}", lab.log("straggler"));
@@ -424,8 +421,7 @@ fn a_killed_service_is_seen_by_the_next_monitor() {
     a.expect("promote", 0);
     // The optional service: degraded, promoted (191), then degraded (190).
     let files = lab.procs("files");
-    // SAFETY: SIGKILL to a process of this test's instance.
-    unsafe { libc::kill(files[0], libc::SIGKILL) };
+    signal(files[0], nix::sys::signal::Signal::SIGKILL);
     wait_for(Duration::from_secs(2), || !pid_alive(files[0]));
     let o = a.expect_monitor(0, 191);
     assert!(o.stderr.contains("files"), "{}", o.stderr);
@@ -434,16 +430,14 @@ fn a_killed_service_is_seen_by_the_next_monitor() {
     // The promoted-only service while promoted: failed promoted (9).
     a.expect("promote", 0);
     let sync = lab.procs("sync");
-    // SAFETY: as above.
-    unsafe { libc::kill(sync[0], libc::SIGKILL) };
+    signal(sync[0], nix::sys::signal::Signal::SIGKILL);
     wait_for(Duration::from_secs(2), || !pid_alive(sync[0]));
     let o = a.expect_monitor(0, 9);
     assert!(o.reason().unwrap_or_default().contains("sync"), "{}", o.stderr);
     a.expect("demote", 0);
     // A required service: failure (1) naming it, at the very next call.
     let master = lab.procs("web").into_iter().min().expect("nginx master");
-    // SAFETY: as above.
-    unsafe { libc::kill(master, libc::SIGKILL) };
+    signal(master, nix::sys::signal::Signal::SIGKILL);
     wait_for(Duration::from_secs(2), || !pid_alive(master));
     let o = a.expect_monitor(0, 1);
     assert!(o.reason().unwrap_or_default().contains("service web is not running"), "{}", o.stderr);

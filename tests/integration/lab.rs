@@ -66,10 +66,11 @@ impl Lab {
 
     fn up_with(example: &str, extra: &[&str]) -> Lab {
         let serial = ONE_LAB.lock().unwrap_or_else(|p| p.into_inner());
-        let file = std::fs::File::create("/tmp/haven-lab-tests.lock").expect("lock file");
+        let flock = std::fs::File::create("/tmp/haven-lab-tests.lock").expect("lock file");
         // Blocks until the other lab is gone.
-        let flock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-            .unwrap_or_else(|(_, e)| panic!("lab test lock: {e}"));
+        let flock = nix::fcntl::Flock::lock(flock, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| e)
+            .expect("lab test lock");
         // A previous run that was killed may have left its lab.
         lab_ok(&["down"]);
         let lab = Lab { _serial: serial, _flock: flock };
@@ -197,11 +198,6 @@ fn pids_of_lab() -> Vec<i32> {
     pids
 }
 
-/// SIGKILL a lab process this test found.
-fn sigkill(pid: i32) {
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-}
-
 fn alive(pid: i32) -> bool {
     haven::lab::process::alive(pid)
 }
@@ -229,7 +225,7 @@ fn lab_runs_the_web_example_and_fails_over() {
     let pids: Vec<i32> = String::from_utf8_lossy(&pg.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect();
     assert_eq!(pids.len(), 1, "one web server runs: {pids:?}");
     let killed_at = Instant::now();
-    sigkill(pids[0]);
+    signal(pids[0], nix::sys::signal::Signal::SIGKILL);
     let restarted = wait_for(Duration::from_secs(40), || {
         let pg = Command::new("pgrep").args(["-f", &format!("http.server --bind {VIP}")]).output();
         let again = pg.is_ok_and(|o| {
@@ -361,7 +357,7 @@ fn kill_and_wait_restart(node: &str, pattern: &str, mut answers: impl FnMut() ->
     let pids = pids_in(node, pattern);
     assert_eq!(pids.len(), 1, "one {pattern:?} on {node}: {pids:?}");
     let killed_at = Instant::now();
-    sigkill(pids[0]);
+    signal(pids[0], nix::sys::signal::Signal::SIGKILL);
     let restarted =
         wait_for(Duration::from_secs(40), || pids_in(node, pattern).iter().any(|p| *p != pids[0]) && answers());
     assert!(restarted, "{pattern:?} was not restarted on {node} within 40 s");
@@ -451,7 +447,7 @@ fn lab_runs_mail_active_active_and_fails_an_instance_over() {
     let pids = pids_in("nodeb", &pattern);
     assert_eq!(pids.len(), 1, "one mail1 web server on nodeb: {pids:?}");
     let killed_at = Instant::now();
-    sigkill(pids[0]);
+    signal(pids[0], nix::sys::signal::Signal::SIGKILL);
     let relocated = wait_for(Duration::from_secs(45), || {
         !pids_in("nodea", &pattern).is_empty() && client_body(&url1).is_some_and(|b| b == "mail1.example.com\n")
     });

@@ -2,6 +2,7 @@
 //! the built `haven` exactly as Pacemaker would, inside throwaway network
 //! namespaces where the kernel is touched.
 
+mod checks;
 mod cli;
 mod common;
 mod conformance;
@@ -9,6 +10,7 @@ mod director;
 mod filesystem;
 mod generate;
 mod instance;
+mod kernel;
 mod lab;
 mod packaging;
 mod vip;

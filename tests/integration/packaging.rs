@@ -13,7 +13,6 @@
 
 use crate::common::*;
 use std::collections::BTreeSet;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -53,24 +52,28 @@ fn ok(cmd: &mut Command) -> String {
 }
 
 /// One run at a time on this machine (dpkg, /usr, the director's table).
-struct RunLock(#[allow(dead_code)] std::fs::File);
+struct RunLock(#[allow(dead_code)] nix::fcntl::Flock<std::fs::File>);
 
 fn run_lock() -> RunLock {
     std::fs::create_dir_all("/run/lock").expect("create /run/lock");
     let path = "/run/lock/haven-packaging-test.lock";
-    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).expect("open the lock");
+    let mut file =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).expect("open the lock");
     let until = Instant::now() + Duration::from_secs(20 * 60);
     let mut said = false;
-    // SAFETY: flock on a descriptor this function owns.
-    while unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+    let lock = loop {
+        match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => break lock,
+            Err((back, _)) => file = back,
+        }
         assert!(Instant::now() < until, "{path} stayed locked for 20 minutes: another packaging test is stuck");
         if !said {
             eprintln!("packaging: waiting for another packaging test run ({path})");
             said = true;
         }
         std::thread::sleep(Duration::from_secs(1));
-    }
-    RunLock(file)
+    };
+    RunLock(lock)
 }
 
 /// dpkg, waiting out another dpkg or apt holding the dpkg lock.
@@ -251,8 +254,8 @@ impl Drop for Director {
     fn drop(&mut self) {
         let _ = self.action("stop");
         if let Some(pid) = self.daemon() {
-            // SAFETY: killing the daemon this test started.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            // Killing the daemon this test started.
+            signal(pid, nix::sys::signal::Signal::SIGKILL);
         }
         let _ = std::fs::remove_file(&self.config);
     }

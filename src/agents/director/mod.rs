@@ -24,8 +24,8 @@ pub enum DirectorError {
     Backend(#[from] crate::lb::LbError),
     #[error("give either configfile or virtual and real")]
     NoService,
-    #[error("failed to {op} {path}: {source}")]
-    Io { op: &'static str, path: String, source: std::io::Error },
+    #[error(transparent)]
+    Io(#[from] crate::error::IoError),
     #[error("the director daemon exited during start: {log}")]
     Died { log: String },
     #[error("the director daemon did not program the table before the deadline: {log}")]
@@ -36,6 +36,16 @@ pub enum DirectorError {
     KernelDiffers { table: String },
     #[error("nftables table {table} is still there after stop")]
     TableLeft { table: String },
+}
+
+impl crate::error::OcfError for DirectorError {
+    fn status(&self) -> Status {
+        match self {
+            DirectorError::Config(_) | DirectorError::NoService => Status::ErrConfigured,
+            DirectorError::Backend(e) => crate::error::OcfError::status(e),
+            _ => Status::ErrGeneric,
+        }
+    }
 }
 
 struct Setup {
@@ -71,15 +81,11 @@ fn setup(ctx: &Ctx, write_generated: bool) -> Result<Setup, AgentError> {
             // Validate what was generated before writing it.
             config::parse(&text, "parameters").map_err(DirectorError::from)?;
             if write_generated {
-                std::fs::create_dir_all(&dir).map_err(|source| DirectorError::Io {
-                    op: "create",
-                    path: dir.display().to_string(),
-                    source,
+                std::fs::create_dir_all(&dir).map_err(|source| {
+                    DirectorError::Io(crate::error::IoError::new("create", dir.display().to_string(), source))
                 })?;
-                std::fs::write(&path, text).map_err(|source| DirectorError::Io {
-                    op: "write",
-                    path: path.display().to_string(),
-                    source,
+                std::fs::write(&path, text).map_err(|source| {
+                    DirectorError::Io(crate::error::IoError::new("write", path.display().to_string(), source))
                 })?;
             }
             path
@@ -126,12 +132,7 @@ fn generated_config(ctx: &Ctx) -> Result<String, AgentError> {
 /// The daemon of this table, if it runs (its pid checked by command line).
 fn daemon_pid(dir: &Path, table: &str) -> Option<i32> {
     let pid: i32 = std::fs::read_to_string(dir.join("pid")).ok()?.trim().parse().ok()?;
-    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
-    let ours =
-        args.contains(&b"director".as_slice()) && args.contains(&b"run".as_slice()) && args.contains(&table.as_bytes());
-    // A zombie has an empty cmdline and does not count.
-    ours.then_some(pid)
+    crate::host::runs_with(pid, &["director", "run", table]).then_some(pid)
 }
 
 fn log_tail(dir: &Path) -> String {
@@ -154,10 +155,11 @@ impl Agent for Director {
         let s = setup(ctx, false)?;
         if s.config.exists() || ctx.params.path("configfile")?.is_some() {
             let cfg = config::load(&s.config).map_err(DirectorError::from)?;
+            config::check_trust(&cfg, &s.config)?;
             choose_backend(s.backend.unwrap_or(cfg.backend)).map_err(DirectorError::from)?;
         }
         if exec::which("nft").is_none() {
-            return Err(AgentError::Exec(exec::ExecError::NotFound { program: "nft".into() }));
+            return Err(exec::ExecError::NotFound { program: "nft".into() }.into());
         }
         Ok(Status::Success)
     }
@@ -165,35 +167,27 @@ impl Agent for Director {
     fn start(&self, ctx: &Ctx) -> ActionResult {
         let s = setup(ctx, true)?;
         let cfg = config::load(&s.config).map_err(DirectorError::from)?;
+        config::check_trust(&cfg, &s.config)?;
         choose_backend(s.backend.unwrap_or(cfg.backend)).map_err(DirectorError::from)?;
         if exec::which("nft").is_none() {
-            return Err(AgentError::Exec(exec::ExecError::NotFound { program: "nft".into() }));
+            return Err(exec::ExecError::NotFound { program: "nft".into() }.into());
         }
         if daemon_pid(&s.dir, &s.table).is_some() {
             info!("the director of table {} is already running", s.table);
             return Ok(Status::Success);
         }
-        std::fs::create_dir_all(&s.dir).map_err(|source| DirectorError::Io {
-            op: "create",
-            path: s.dir.display().to_string(),
-            source,
+        std::fs::create_dir_all(&s.dir).map_err(|source| {
+            DirectorError::Io(crate::error::IoError::new("create", s.dir.display().to_string(), source))
         })?;
         let log_path = s.dir.join("daemon.log");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(|source| DirectorError::Io { op: "open", path: log_path.display().to_string(), source })?;
-        let log2 = log.try_clone().map_err(|source| DirectorError::Io {
-            op: "open",
-            path: log_path.display().to_string(),
-            source,
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).map_err(|source| {
+            DirectorError::Io(crate::error::IoError::new("open", log_path.display().to_string(), source))
         })?;
-        let exe = std::env::current_exe().map_err(|source| DirectorError::Io {
-            op: "locate",
-            path: "the haven binary".into(),
-            source,
+        let log2 = log.try_clone().map_err(|source| {
+            DirectorError::Io(crate::error::IoError::new("open", log_path.display().to_string(), source))
         })?;
+        let exe = std::env::current_exe()
+            .map_err(|source| DirectorError::Io(crate::error::IoError::new("locate", "the haven binary", source)))?;
         let mut cmd = std::process::Command::new(exe);
         use std::os::unix::process::CommandExt;
         cmd.arg0("haven").args(["director", "run", "--config"]).arg(&s.config).args(["--table", &s.table]);
@@ -201,18 +195,13 @@ impl Agent for Director {
             cmd.args(["--backend", b]);
         }
         let _ = std::fs::remove_file(s.dir.join("status"));
-        let mut child = cmd
-            .stdin(std::process::Stdio::null())
-            .stdout(log)
-            .stderr(log2)
-            .process_group(0)
-            .spawn()
-            .map_err(|source| DirectorError::Io { op: "start", path: "haven director run".into(), source })?;
+        let mut child =
+            cmd.stdin(std::process::Stdio::null()).stdout(log).stderr(log2).process_group(0).spawn().map_err(
+                |source| DirectorError::Io(crate::error::IoError::new("start", "haven director run", source)),
+            )?;
         let pid = child.id() as i32;
-        std::fs::write(s.dir.join("pid"), format!("{pid}\n")).map_err(|source| DirectorError::Io {
-            op: "write",
-            path: s.dir.join("pid").display().to_string(),
-            source,
+        std::fs::write(s.dir.join("pid"), format!("{pid}\n")).map_err(|source| {
+            DirectorError::Io(crate::error::IoError::new("write", s.dir.join("pid").display().to_string(), source))
         })?;
         // Wait for the first programmed table.
         loop {
@@ -226,8 +215,7 @@ impl Agent for Director {
                 }
             }
             if !ctx.deadline.sleep(Duration::from_millis(50)) {
-                // SAFETY: ending the daemon this start launched.
-                unsafe { libc::kill(pid, libc::SIGTERM) };
+                crate::host::kill(pid, libc::SIGTERM);
                 return Err(DirectorError::Slow { log: log_tail(&s.dir) }.into());
             }
         }
@@ -236,15 +224,13 @@ impl Agent for Director {
     fn stop(&self, ctx: &Ctx) -> ActionResult {
         let s = setup(ctx, false)?;
         if let Some(pid) = daemon_pid(&s.dir, &s.table) {
-            // SAFETY: signalling the daemon verified by its command line.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
+            crate::host::kill(pid, libc::SIGTERM);
             let grace = ctx.deadline.remaining().saturating_sub(Duration::from_secs(2));
             let until = ctx.deadline.within(grace);
             while daemon_pid(&s.dir, &s.table).is_some() && until.sleep(Duration::from_millis(50)) {}
             if daemon_pid(&s.dir, &s.table).is_some() {
                 warn!("the director daemon (pid {pid}) ignored SIGTERM; killing it");
-                // SAFETY: as above.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                crate::host::kill(pid, libc::SIGKILL);
             }
         }
         // Whatever happened to the daemon, the table must go.

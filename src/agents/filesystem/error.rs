@@ -32,8 +32,8 @@ pub enum FsError {
     Busy { dir: String, holders: String },
     #[error("{dir} could not be unmounted: {why}")]
     Unmount { dir: String, why: String },
-    #[error("failed to {op} {path}: {source}")]
-    Io { op: &'static str, path: String, source: std::io::Error },
+    #[error(transparent)]
+    Io(#[from] crate::error::IoError),
     #[error("status file {path} read back {got:?} instead of what was written")]
     StatusMismatch { path: String, got: String },
     #[error("quotas are asked for in options ({opts}) but {tool} is not installed")]
@@ -42,4 +42,19 @@ pub enum FsError {
     Hung(#[from] Hung),
     #[error(transparent)]
     Exec(#[from] ExecError),
+}
+
+impl crate::error::OcfError for FsError {
+    fn status(&self) -> crate::ocf::Status {
+        use crate::ocf::Status;
+        match self {
+            FsError::Clone { .. } => Status::ErrConfigured,
+            FsError::NotSupported { .. }
+            | FsError::HelperMissing { .. }
+            | FsError::DeviceMissing { .. }
+            | FsError::QuotaTool { .. } => Status::ErrInstalled,
+            FsError::Exec(e) | FsError::Mount { source: e, .. } => crate::error::OcfError::status(e),
+            _ => Status::ErrGeneric,
+        }
+    }
 }

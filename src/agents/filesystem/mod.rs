@@ -4,11 +4,14 @@
 mod config;
 mod error;
 mod kinds;
+mod netcheck;
 mod path;
 pub mod spec;
+mod system;
 
 pub use config::Config;
 pub use error::FsError;
+pub use system::{Linux, System};
 
 use crate::error::AgentError;
 use crate::exec;
@@ -16,13 +19,13 @@ use crate::mount::guard::bounded;
 use crate::mount::{holders, MountEntry, MountTable};
 use crate::ocf::agent::ActionResult;
 use crate::ocf::{Agent, AgentSpec, Ctx, Deadline, Status};
+use crate::safe_file::{SafeDir, SafeFileError};
 use crate::{info, warn};
 use config::{Device, ForceUnmount};
-use std::collections::BTreeSet;
-use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
-pub struct Filesystem;
+/// The agent over a [`System`]: [`Linux`] when Pacemaker runs it.
+pub struct Filesystem<S = Linux>(pub S);
 
 /// How a mount compares with the configured device.
 enum Match {
@@ -30,24 +33,25 @@ enum Match {
     No(String),
 }
 
-impl Agent for Filesystem {
+impl<S: System> Agent for Filesystem<S> {
     fn spec(&self) -> &'static AgentSpec {
         &spec::SPEC
     }
 
     fn validate(&self, ctx: &Ctx) -> ActionResult {
         let cfg = prepare(ctx)?;
-        check_node(&cfg)?;
+        check_node(&cfg, &ctx.deadline)?;
         Ok(Status::Success)
     }
 
     fn start(&self, ctx: &Ctx) -> ActionResult {
         let cfg = prepare(ctx)?;
         let dl = &ctx.deadline;
-        let table = read_table()?;
+        let sys = &self.0;
+        let table = read_table(sys)?;
         let mp = mount_point(&cfg, &table, dl);
         if let Some(top) = table.top_at(&mp) {
-            return match matches(&cfg, top, dl)? {
+            return match matches(sys, &cfg, top, dl)? {
                 Match::Yes => {
                     info!("{} is already mounted on {mp}", cfg.device_text);
                     Ok(Status::Success)
@@ -61,13 +65,12 @@ impl Agent for Filesystem {
         if !below.is_empty() {
             return Err(FsError::Submounts { dir: mp, below: below.join(", ") }.into());
         }
-        check_node(&cfg)?;
+        check_node(&cfg, &ctx.deadline)?;
         if cfg.create_directory {
-            let dir = mp.clone();
-            bounded(format!("creating {mp}"), dl, move || std::fs::create_dir_all(&dir))?
-                .map_err(|source| FsError::Io { op: "create", path: mp.clone(), source })?;
+            sys.create_dir(&mp, dl)?
+                .map_err(|source| FsError::Io(crate::error::IoError::new("create", mp.clone(), source)))?;
         }
-        fsck(&cfg, dl)?;
+        fsck(sys, &cfg, dl)?;
         let mut argv: Vec<String> = vec!["mount".into()];
         if cfg.fstype != "none" {
             argv.extend(["-t".into(), cfg.fstype.clone()]);
@@ -77,20 +80,20 @@ impl Agent for Filesystem {
         }
         argv.extend([cfg.device.mount_source(), mp.clone()]);
         let args: Vec<&str> = argv.iter().map(String::as_str).collect();
-        exec::run_ok(&args, dl).map_err(|source| FsError::Mount {
+        system::run_ok(sys, &args, dl).map_err(|source| FsError::Mount {
             device: cfg.device_text.clone(),
             dir: mp.clone(),
             source,
         })?;
-        let table = read_table()?;
-        match table.top_at(&mp).map(|e| matches(&cfg, e, dl)).transpose()? {
+        let table = read_table(sys)?;
+        match table.top_at(&mp).map(|e| matches(sys, &cfg, e, dl)).transpose()? {
             Some(Match::Yes) => {}
             Some(Match::No(found)) => {
                 return Err(FsError::Mismatch { dir: mp, found, device: cfg.device_text.clone() }.into())
             }
             None => return Err(FsError::NotMounted { device: cfg.device_text.clone(), dir: mp }.into()),
         }
-        quota_on(&cfg, &mp, dl)?;
+        quota_on(sys, &cfg, &mp, dl)?;
         info!("mounted {} on {mp} ({})", cfg.device_text, cfg.fstype);
         Ok(Status::Success)
     }
@@ -98,12 +101,13 @@ impl Agent for Filesystem {
     fn stop(&self, ctx: &Ctx) -> ActionResult {
         let cfg = Config::from_params(&ctx.params)?;
         let dl = &ctx.deadline;
-        let table = read_table()?;
+        let sys = &self.0;
+        let table = read_table(sys)?;
         let mp = mount_point(&cfg, &table, dl);
         let Some(top) = table.top_at(&mp) else {
             return Ok(Status::Success);
         };
-        if let Match::No(found) = matches(&cfg, top, dl)? {
+        if let Match::No(found) = matches(sys, &cfg, top, dl)? {
             // Never touch a mount this resource does not own.
             warn!("{mp} has {found} mounted, not {}; leaving it alone", cfg.device_text);
             return Ok(Status::Success);
@@ -113,9 +117,9 @@ impl Agent for Filesystem {
         let mut targets: Vec<MountEntry> = table.below(&mp).into_iter().cloned().collect();
         targets.push(top.clone());
         for t in &targets {
-            unmount(&cfg, t, dl)?;
+            unmount(sys, &cfg, t, dl)?;
         }
-        let table = read_table()?;
+        let table = read_table(sys)?;
         if targets.iter().any(|t| table.by_id(t.id).is_some()) {
             return Err(FsError::Unmount { dir: mp, why: "still in the mount table after umount".into() }.into());
         }
@@ -126,13 +130,17 @@ impl Agent for Filesystem {
     fn monitor(&self, ctx: &Ctx) -> ActionResult {
         let cfg = Config::from_params(&ctx.params)?;
         let dl = &ctx.deadline;
-        let table = read_table()?;
+        let sys = &self.0;
+        let table = read_table(sys)?;
         let mp = mount_point(&cfg, &table, dl);
         let Some(top) = table.top_at(&mp) else {
             return Ok(Status::NotRunning);
         };
-        if let Match::No(found) = matches(&cfg, top, dl)? {
+        if let Match::No(found) = matches(sys, &cfg, top, dl)? {
             return Err(FsError::Mismatch { dir: mp, found, device: cfg.device_text.clone() }.into());
+        }
+        if kinds::is_network(&top.fstype) {
+            netcheck::server_answers(&mp, &top.fstype, dl)?;
         }
         if ctx.depth >= 10 {
             read_device(&cfg, top, dl)?;
@@ -164,12 +172,14 @@ fn prepare(ctx: &Ctx) -> Result<Config, AgentError> {
 
 /// What this node must have: kernel support, the mount helper, the device,
 /// the quota tool when quotas are asked for.
-fn check_node(cfg: &Config) -> Result<(), AgentError> {
+fn check_node(cfg: &Config, dl: &Deadline) -> Result<(), AgentError> {
     let name = kinds::kernel_name(&cfg.fstype).to_string();
     if cfg.fstype != "none" && !kinds::kernel_types().contains(&name) {
         // The module may just not be loaded yet.
         if exec::which("modprobe").is_some() {
-            let _ = exec::run(&["modprobe", "-q", &name], &Deadline::after(Duration::from_secs(5)));
+            // Within the action's deadline, not a fixed few seconds: loading
+            // ocfs2 or gfs2 with their dependencies can take longer.
+            let _ = exec::run(&["modprobe", "-q", &name], &dl.within(Duration::from_secs(30)));
         }
         if !kinds::kernel_types().contains(&name) {
             return Err(FsError::NotSupported { fstype: cfg.fstype.clone() }.into());
@@ -201,8 +211,8 @@ fn check_node(cfg: &Config) -> Result<(), AgentError> {
     Ok(())
 }
 
-fn read_table() -> Result<MountTable, FsError> {
-    MountTable::read().map_err(|source| FsError::Io { op: "read", path: "/proc/self/mountinfo".into(), source })
+fn read_table(sys: &dyn System) -> Result<MountTable, FsError> {
+    sys.mount_table().map_err(|source| FsError::Io(crate::error::IoError::new("read", "/proc/self/mountinfo", source)))
 }
 
 /// The mount point as the mount table spells it: the configured path, or
@@ -222,15 +232,6 @@ fn mount_point(cfg: &Config, table: &MountTable, dl: &Deadline) -> String {
     }
 }
 
-fn dev_numbers(path: &str, dl: &Deadline, rdev: bool) -> Result<Option<(u32, u32)>, AgentError> {
-    let p = path.to_string();
-    let meta = bounded(format!("stat {path}"), dl, move || std::fs::metadata(p))?;
-    Ok(meta.ok().map(|m| {
-        let d = if rdev { m.rdev() } else { m.dev() };
-        (libc::major(d), libc::minor(d))
-    }))
-}
-
 fn trim_slash(s: &str) -> &str {
     if s.len() > 1 {
         s.trim_end_matches('/')
@@ -240,23 +241,23 @@ fn trim_slash(s: &str) -> &str {
 }
 
 /// Is `e` the configured device?
-fn matches(cfg: &Config, e: &MountEntry, dl: &Deadline) -> Result<Match, AgentError> {
+fn matches(sys: &dyn System, cfg: &Config, e: &MountEntry, dl: &Deadline) -> Result<Match, AgentError> {
     let found = || format!("{} ({})", e.source, e.fstype);
     let ok = match &cfg.device {
-        Device::Block(d) => match dev_numbers(d, dl, true)? {
+        Device::Block(d) => match sys.dev_numbers(d, true, dl)? {
             Some(n) => n == (e.major, e.minor),
             None => e.source == *d,
         },
         Device::Tag { kind, value } => {
             let link = format!("/dev/disk/by-{}/{value}", kind.to_ascii_lowercase());
-            match dev_numbers(&link, dl, true)? {
+            match sys.dev_numbers(&link, true, dl)? {
                 Some(n) => n == (e.major, e.minor),
                 // No udev links on this node: the type is all we can check.
                 None => e.fstype == cfg.fstype,
             }
         }
         Device::Network(d) => trim_slash(&e.source) == trim_slash(d),
-        Device::Bind(d) => match dev_numbers(d, dl, false)? {
+        Device::Bind(d) => match sys.dev_numbers(d, false, dl)? {
             Some(n) => n == (e.major, e.minor),
             None => false,
         },
@@ -267,7 +268,7 @@ fn matches(cfg: &Config, e: &MountEntry, dl: &Deadline) -> Result<Match, AgentEr
     Ok(if ok { Match::Yes } else { Match::No(found()) })
 }
 
-fn fsck(cfg: &Config, dl: &Deadline) -> Result<(), AgentError> {
+fn fsck(sys: &dyn System, cfg: &Config, dl: &Deadline) -> Result<(), AgentError> {
     let is_block = matches!(cfg.device, Device::Block(_) | Device::Tag { .. });
     let wanted = match cfg.run_fsck.as_str() {
         "force" => true,
@@ -279,7 +280,7 @@ fn fsck(cfg: &Config, dl: &Deadline) -> Result<(), AgentError> {
     }
     let source = cfg.device.mount_source();
     info!("checking {source} with fsck -p");
-    let f = exec::run(&["fsck", "-t", &cfg.fstype, "-p", &source], dl)?;
+    let f = sys.run(&["fsck", "-t", &cfg.fstype, "-p", &source], dl)?;
     // 1 = errors corrected, 2 = corrected, reboot advised; 4 and up: not fixed.
     if f.code >= 4 {
         return Err(FsError::Fsck { device: source, code: f.code, stderr: exec::one_line(&f.stderr) }.into());
@@ -287,7 +288,7 @@ fn fsck(cfg: &Config, dl: &Deadline) -> Result<(), AgentError> {
     Ok(())
 }
 
-fn quota_on(cfg: &Config, mp: &str, dl: &Deadline) -> Result<(), AgentError> {
+fn quota_on(sys: &dyn System, cfg: &Config, mp: &str, dl: &Deadline) -> Result<(), AgentError> {
     let q = cfg.quota_options();
     if q.is_empty() || !cfg.fstype.starts_with("ext") {
         return Ok(());
@@ -300,7 +301,7 @@ fn quota_on(cfg: &Config, mp: &str, dl: &Deadline) -> Result<(), AgentError> {
         flags.push('g');
     }
     if flags.len() > 1 {
-        let f = exec::run(&["quotaon", &flags, mp], dl)?;
+        let f = sys.run(&["quotaon", &flags, mp], dl)?;
         if f.code != 0 && !f.stderr.contains("already on") {
             warn!("quotaon {flags} {mp} failed: {}", exec::one_line(&f.stderr));
         }
@@ -310,54 +311,66 @@ fn quota_on(cfg: &Config, mp: &str, dl: &Deadline) -> Result<(), AgentError> {
 
 /// The status file of this resource instance on this node.
 fn status_path(ctx: &Ctx, cfg: &Config, mp: &str) -> String {
+    format!("{mp}/{}{}", cfg.statusfile_prefix, status_name(ctx))
+}
+
+/// "<resource>_<node>", the status file's name after the prefix.
+fn status_name(ctx: &Ctx) -> String {
     let mut name = if ctx.env.instance.is_empty() { "filesystem".to_string() } else { ctx.env.instance.clone() };
     name = name.replace('/', "_");
     if let Some(c) = ctx.env.meta.clone {
         name = format!("{name}_{c}");
     }
-    let node = ctx.env.meta.on_node.clone().unwrap_or_else(nodename);
-    format!("{mp}/{}{name}_{node}", cfg.statusfile_prefix)
+    let node = ctx.env.meta.on_node.clone().unwrap_or_else(crate::host::node_name);
+    format!("{name}_{node}")
 }
 
-fn nodename() -> String {
-    // SAFETY: uname fills a zeroed struct; no other preconditions.
-    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-    if unsafe { libc::uname(&mut u) } != 0 {
-        return "localhost".into();
-    }
-    let bytes: Vec<u8> = u.nodename.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
-    String::from_utf8_lossy(&bytes).into_owned()
-}
-
+/// Depth 20: write the status file and read it back. Others may write
+/// the volume: the file goes into a status directory the agent owns (root,
+/// 0700, created on first use, refused when it is a symlink or someone
+/// else's), replaces whatever is there without following it, and is read
+/// back bounded and without blocking (crate::safe_file).
 fn status_file_round_trip(ctx: &Ctx, cfg: &Config, mp: &str, dl: &Deadline) -> Result<(), AgentError> {
-    use std::io::Write;
     let path = status_path(ctx, cfg, mp);
     let stamp = format!(
         "{} {}\n",
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0),
         std::process::id()
     );
-    let (p, s) = (path.clone(), stamp.clone());
-    let result = bounded(format!("writing the status file {path}"), dl, move || -> std::io::Result<String> {
-        if let Some(parent) = std::path::Path::new(&p).parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let mut f = std::fs::OpenOptions::new().create(true).write(true).truncate(true).open(&p)?;
-        f.write_all(s.as_bytes())?;
-        f.sync_all()?;
-        std::fs::read_to_string(&p)
+    let (mp2, prefix, name, s) = (mp.to_string(), cfg.statusfile_prefix.clone(), status_name(ctx), stamp.clone());
+    let result = bounded(format!("writing the status file {path}"), dl, move || {
+        let dir = status_dir(&mp2, &prefix)?;
+        let file = format!("{}{name}", file_prefix(&prefix));
+        dir.write_new(&file, s.as_bytes(), 0o600)?;
+        dir.read_bounded(&file, 4096)
     })?;
-    let got = result.map_err(|source| FsError::Io { op: "write and read back", path: path.clone(), source })?;
+    let got = String::from_utf8_lossy(&result?).into_owned();
     if got != stamp {
         return Err(FsError::StatusMismatch { path, got }.into());
     }
     Ok(())
 }
 
+/// The directory part of statusfile_prefix below the mount point, opened
+/// safely (the mount point itself when the prefix has none).
+fn status_dir(mp: &str, prefix: &str) -> Result<SafeDir, SafeFileError> {
+    let base = SafeDir::open(std::path::Path::new(mp))?;
+    match prefix.rsplit_once('/') {
+        Some((dir, _)) if !dir.trim_matches('/').is_empty() => base.private_dir(dir, 0o700),
+        _ => Ok(base),
+    }
+}
+
+fn file_prefix(prefix: &str) -> &str {
+    prefix.rsplit_once('/').map_or(prefix, |(_, f)| f)
+}
+
 fn remove_status_file(ctx: &Ctx, cfg: &Config, mp: &str, dl: &Deadline) {
-    let path = status_path(ctx, cfg, mp);
     let short = dl.within(Duration::from_secs(1));
-    let _ = bounded("removing the status file", &short, move || std::fs::remove_file(path));
+    let (mp, prefix, name) = (mp.to_string(), cfg.statusfile_prefix.clone(), status_name(ctx));
+    let _ = bounded("removing the status file", &short, move || {
+        status_dir(&mp, &prefix).and_then(|d| d.remove(&format!("{}{name}", file_prefix(&prefix))))
+    });
 }
 
 /// Depth 10: read the first 4 KiB of the device, bypassing the page cache;
@@ -371,27 +384,17 @@ fn read_device(cfg: &Config, m: &MountEntry, dl: &Deadline) -> Result<(), AgentE
         Device::Tag { .. } => m.source.clone(),
         Device::Network(_) => return Ok(()),
         Device::Bind(_) | Device::Virtual(_) => {
-            let c = std::ffi::CString::new(mp).map_err(|_| FsError::Io {
-                op: "statfs",
-                path: mp.to_string(),
-                source: std::io::ErrorKind::InvalidInput.into(),
-            })?;
+            let path = mp.to_string();
             let rc = bounded(format!("statfs {mp}"), dl, move || {
-                // SAFETY: c is a valid C string; st is written by statvfs.
-                let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-                let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-                if rc == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
+                nix::sys::statvfs::statvfs(path.as_str()).map(drop).map_err(std::io::Error::from)
             })?;
-            return rc.map_err(|source| FsError::Io { op: "statfs", path: mp.to_string(), source }.into());
+            return rc
+                .map_err(|source| FsError::Io(crate::error::IoError::new("statfs", mp.to_string(), source)).into());
         }
     };
     let d = device.clone();
     let r = bounded(format!("reading {device}"), dl, move || direct_read(&d))?;
-    r.map_err(|source| FsError::Io { op: "read", path: device, source }.into())
+    r.map_err(|source| FsError::Io(crate::error::IoError::new("read", device, source)).into())
 }
 
 fn direct_read(path: &str) -> std::io::Result<()> {
@@ -405,24 +408,17 @@ fn direct_read(path: &str) -> std::io::Result<()> {
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) => std::fs::File::open(path)?,
         Err(e) => return Err(e),
     };
-    let layout = std::alloc::Layout::from_size_align(LEN, LEN).map_err(|_| std::io::ErrorKind::InvalidInput)?;
-    // SAFETY: layout has a non-zero size; the buffer is freed below.
-    let ptr = unsafe { std::alloc::alloc(layout) };
-    if ptr.is_null() {
-        return Err(std::io::ErrorKind::OutOfMemory.into());
-    }
-    // SAFETY: ptr points to LEN bytes we own until dealloc.
-    let buf = unsafe { std::slice::from_raw_parts_mut(ptr, LEN) };
-    let r = f.read(buf);
-    // SAFETY: allocated above with the same layout.
-    unsafe { std::alloc::dealloc(ptr, layout) };
-    r.map(|_| ())
+    // O_DIRECT wants a block-aligned buffer: the type carries the alignment.
+    #[repr(C, align(4096))]
+    struct Block([u8; LEN]);
+    let mut block = Box::new(Block([0; LEN]));
+    f.read(&mut block.0).map(|_| ())
 }
 
 /// Unmount one mount: umount first; when busy, signal the processes that
 /// hold exactly this mount (term, then kill, spread over the deadline) and
 /// try again.
-fn unmount(cfg: &Config, m: &MountEntry, dl: &Deadline) -> Result<(), AgentError> {
+fn unmount(sys: &dyn System, cfg: &Config, m: &MountEntry, dl: &Deadline) -> Result<(), AgentError> {
     let mp = &m.mount_point;
     let forced = kinds::is_network(&m.fstype) || kinds::is_fuse(&m.fstype);
     let mut argv = vec!["umount", "--no-canonicalize"];
@@ -438,20 +434,20 @@ fn unmount(cfg: &Config, m: &MountEntry, dl: &Deadline) -> Result<(), AgentError
     let mut last_logged = String::new();
     loop {
         let attempt = dl.within(Duration::from_secs(10));
-        let last_err = match exec::run(&argv, &attempt) {
+        let last_err = match sys.run(&argv, &attempt) {
             Ok(f) if f.code == 0 => return Ok(()),
             Ok(f) => exec::one_line(&f.stderr),
             Err(e) => e.to_string(),
         };
-        let table = read_table()?;
+        let table = read_table(sys)?;
         if table.by_id(m.id).is_none() {
             return Ok(()); // gone after all (e.g. umount timed out late)
         }
         if cfg.force_unmount == ForceUnmount::No {
-            let h = holders::find(&BTreeSet::from([m.id]), &table);
+            let h = sys.holders(m.id, &table);
             return Err(FsError::Busy { dir: mp.clone(), holders: describe(&h, &last_err) }.into());
         }
-        let h = holders::find(&BTreeSet::from([m.id]), &table);
+        let h = sys.holders(m.id, &table);
         last_holders = describe(&h, &last_err);
         if dl.expired() {
             break;
@@ -468,7 +464,7 @@ fn unmount(cfg: &Config, m: &MountEntry, dl: &Deadline) -> Result<(), AgentError
                 last_logged = line;
             }
             for s in sigs {
-                holders::signal(&h, *s);
+                sys.signal(&h, *s);
             }
         }
         rounds += 1;
@@ -486,3 +482,6 @@ fn describe(h: &[holders::Holder], umount_err: &str) -> String {
     let list: Vec<String> = h.iter().map(|x| format!("{} {} ({})", x.pid, x.comm, x.how)).collect();
     list.join(", ")
 }
+
+#[cfg(test)]
+mod tests;

@@ -67,6 +67,49 @@ impl Group {
         })
     }
 
+    /// Apply a service's limits: enable each controller from the cgroup2
+    /// root down to the parent, then write the limit. A limit the node's
+    /// cgroup2 tree cannot enforce (controller not in cgroup.controllers)
+    /// is refused, never silently dropped.
+    pub fn limit(&self, limits: &super::file::Limits) -> Result<(), InstanceError> {
+        let files = limits.files();
+        if files.is_empty() {
+            return Ok(());
+        }
+        let root = mount_point()?;
+        for (controller, file, value) in files {
+            let available = std::fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
+            if !available.split_whitespace().any(|c| c == controller) {
+                return Err(InstanceError::NoCgroup {
+                    why: format!(
+                        "{file} = {value} needs the {controller} controller, which the cgroup2 tree at {} does not have \
+                         (cgroup.controllers: {})",
+                        root.display(),
+                        available.trim()
+                    ),
+                });
+            }
+            let Ok(rel) = self.path.strip_prefix(&root) else { continue };
+            let mut cur = root.clone();
+            for c in rel.parent().into_iter().flat_map(Path::components) {
+                let ctl = cur.join("cgroup.subtree_control");
+                let on = std::fs::read_to_string(&ctl).unwrap_or_default();
+                if !on.split_whitespace().any(|c| c == controller) {
+                    std::fs::write(&ctl, format!("+{controller}")).map_err(io("enable controllers in", &ctl))?;
+                }
+                cur.push(c);
+            }
+            let ctl = cur.join("cgroup.subtree_control");
+            let on = std::fs::read_to_string(&ctl).unwrap_or_default();
+            if !on.split_whitespace().any(|c| c == controller) {
+                std::fs::write(&ctl, format!("+{controller}")).map_err(io("enable controllers in", &ctl))?;
+            }
+            let target = self.path.join(file);
+            std::fs::write(&target, &value).map_err(io("set", &target))?;
+        }
+        Ok(())
+    }
+
     /// The path a process writes "0" to in order to join this cgroup.
     pub fn procs_file(&self) -> PathBuf {
         self.path.join("cgroup.procs")

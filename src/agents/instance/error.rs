@@ -45,12 +45,37 @@ pub enum InstanceError {
     Stray { name: String, cgroup: String },
     #[error("instance {name} is not started: {action} needs a started instance")]
     NotStarted { name: String, action: &'static str },
-    #[error("failed to {op} {path}: {source}")]
-    Io { op: &'static str, path: String, source: std::io::Error },
+    #[error(transparent)]
+    Io(#[from] crate::error::IoError),
     #[error("datadir check file {path} read back {got:?} instead of what was written")]
     Mismatch { path: String, got: String },
     #[error(transparent)]
     Hung(#[from] Hung),
     #[error(transparent)]
+    Unsafe(#[from] crate::safe_file::SafeFileError),
+    #[error(transparent)]
+    Untrusted(#[from] crate::trust::Untrusted),
+    /// A file only its owner (not root) can change asks for more than that
+    /// owner's rights.
+    #[error("refusing {file}: it is owned by uid {uid} (not root), so it may only run services as that user; {why}")]
+    Delegated { file: String, uid: u32, why: String },
+    #[error(transparent)]
     Exec(#[from] ExecError),
+}
+
+impl crate::error::OcfError for InstanceError {
+    fn status(&self) -> crate::ocf::Status {
+        use crate::ocf::Status;
+        match self {
+            InstanceError::File { .. } => Status::ErrConfigured,
+            InstanceError::ReadFile { .. }
+            | InstanceError::NoCgroup { .. }
+            | InstanceError::NoUser { .. }
+            | InstanceError::NoProgram { .. } => Status::ErrInstalled,
+            InstanceError::Exec(e) => crate::error::OcfError::status(e),
+            InstanceError::Unsafe(e) => crate::error::OcfError::status(e),
+            InstanceError::Untrusted(_) | InstanceError::Delegated { .. } => Status::ErrPerm,
+            _ => Status::ErrGeneric,
+        }
+    }
 }

@@ -8,7 +8,10 @@ use super::config::Vars;
 use super::error::InstanceError;
 use crate::mount::holders::signal_number;
 use crate::ocf::params::{parse_duration, TimeUnit};
+use crate::privdrop::Caps;
 use crate::probe::{Expect, Greeting, Probe};
+use crate::safe_file;
+use crate::trust::{self, Trust};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -63,7 +66,40 @@ pub struct Service {
     pub stop_timeout: Duration,
     pub start_timeout: Option<Duration>,
     pub probe: Option<Check>,
+    /// The capabilities it keeps (none unless the file names them).
+    pub caps: Caps,
+    /// cgroup limits of its own cgroup.
+    pub limits: Limits,
     pub line: usize,
+}
+
+/// cgroup v2 limits a service asks for; None leaves the kernel's default
+/// ("max", weight 100).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// memory.max in bytes.
+    pub memory_max: Option<u64>,
+    /// pids.max.
+    pub pids_max: Option<u64>,
+    /// cpu.weight, 1 to 10000.
+    pub cpu_weight: Option<u64>,
+}
+
+impl Limits {
+    /// (controller, file, value) for each limit set.
+    pub fn files(&self) -> Vec<(&'static str, &'static str, String)> {
+        let mut v = Vec::new();
+        if let Some(m) = self.memory_max {
+            v.push(("memory", "memory.max", m.to_string()));
+        }
+        if let Some(p) = self.pids_max {
+            v.push(("pids", "pids.max", p.to_string()));
+        }
+        if let Some(w) = self.cpu_weight {
+            v.push(("cpu", "cpu.weight", w.to_string()));
+        }
+        v
+    }
 }
 
 /// A file the agent writes into the run directory before starting services
@@ -78,6 +114,9 @@ pub struct Rendered {
 #[derive(Clone, Debug)]
 pub struct InstanceFile {
     pub path: String,
+    /// Who besides root can change the file (crate::trust); Root when the
+    /// text did not come from a checked file.
+    pub trust: Trust,
     pub services: Vec<Service>,
     pub files: Vec<Rendered>,
 }
@@ -112,6 +151,10 @@ struct RawService {
     stop_timeout: Option<Spanned<toml::Value>>,
     start_timeout: Option<Spanned<toml::Value>>,
     probe: Option<Spanned<RawProbe>>,
+    capabilities: Option<Spanned<Vec<Spanned<String>>>>,
+    memory_max: Option<Spanned<toml::Value>>,
+    pids_max: Option<Spanned<i64>>,
+    cpu_weight: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -139,18 +182,44 @@ struct RawTemplate {
     source: Option<Spanned<String>>,
 }
 
-/// Read and parse the instance file at `path`.
+/// The largest instance file or template read (a planted huge file is
+/// refused, not read).
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Read and parse the instance file at `path`, after checking who can
+/// change it (crate::trust): root only, or one unprivileged user whose
+/// file may then run only as that user (checked by the agent).
 pub fn load(path: &Path, vars: &Vars) -> Result<InstanceFile, InstanceError> {
     let file = path.display().to_string();
-    let text =
-        std::fs::read_to_string(path).map_err(|source| InstanceError::ReadFile { file: file.clone(), source })?;
-    parse(&file, &text, vars)
+    // Missing is "not installed here", not a trust problem.
+    let real = std::fs::canonicalize(path).map_err(|source| InstanceError::ReadFile { file: file.clone(), source })?;
+    let trust = trust::check(path)?;
+    let bytes = safe_file::read_regular(&real, MAX_FILE_BYTES)?;
+    let text = String::from_utf8(bytes).map_err(|_| InstanceError::File {
+        file: file.clone(),
+        line: 1,
+        message: "not UTF-8 text".into(),
+    })?;
+    parse_trusted(&file, &text, vars, trust, true)
 }
 
 /// Parse instance file text; `file` names it in messages and locates
 /// `source =` templates.
+#[cfg(test)]
 pub fn parse(file: &str, text: &str, vars: &Vars) -> Result<InstanceFile, InstanceError> {
-    let p = Parser { file, text, starts: line_starts(text), vars };
+    parse_trusted(file, text, vars, Trust::Root, false)
+}
+
+/// [`parse`] for text whose file was checked: `source =` templates must be
+/// trusted as much as the file (root's, or the same user's).
+fn parse_trusted(
+    file: &str,
+    text: &str,
+    vars: &Vars,
+    trust: Trust,
+    check_sources: bool,
+) -> Result<InstanceFile, InstanceError> {
+    let p = Parser { file, text, starts: line_starts(text), vars, trust, check_sources };
     let raw: RawFile = toml::from_str(text).map_err(|e| InstanceError::File {
         file: file.to_string(),
         line: e.span().map_or(1, |s| p.line(s.start)),
@@ -176,7 +245,20 @@ pub fn parse(file: &str, text: &str, vars: &Vars) -> Result<InstanceFile, Instan
         }
         files.push(r);
     }
-    Ok(InstanceFile { path: file.to_string(), services, files })
+    Ok(InstanceFile { path: file.to_string(), trust, services, files })
+}
+
+/// "512M", "2G", "1048576" (bytes; K, M, G, T are powers of 1024).
+fn parse_size(t: &str) -> Option<u64> {
+    let t = t.trim();
+    let (num, mult) = match t.char_indices().last()? {
+        (i, 'K' | 'k') => (&t[..i], 1u64 << 10),
+        (i, 'M' | 'm') => (&t[..i], 1 << 20),
+        (i, 'G' | 'g') => (&t[..i], 1 << 30),
+        (i, 'T' | 't') => (&t[..i], 1 << 40),
+        _ => (t, 1),
+    };
+    num.trim().parse::<u64>().ok()?.checked_mul(mult)
 }
 
 fn line_starts(text: &str) -> Vec<usize> {
@@ -190,6 +272,8 @@ struct Parser<'a> {
     text: &'a str,
     starts: Vec<usize>,
     vars: &'a Vars,
+    trust: Trust,
+    check_sources: bool,
 }
 
 impl Parser<'_> {
@@ -228,17 +312,7 @@ impl Parser<'_> {
             ));
         }
         let what = |m: &str| format!("service {name}: {m}");
-        if s.argv.get_ref().is_empty() || s.argv.get_ref()[0].get_ref().trim().is_empty() {
-            return Err(self.err(s.argv.span().start, what("argv is empty: it needs at least the program")));
-        }
-        let mut argv = Vec::with_capacity(s.argv.get_ref().len());
-        for a in s.argv.get_ref() {
-            let v = self.expand(a)?;
-            if v.contains('\0') {
-                return Err(self.err(a.span().start, what("argv may not contain NUL")));
-            }
-            argv.push(v);
-        }
+        let argv = self.argv(&s.argv, &what)?;
         let dir = match &s.dir {
             Some(d) => {
                 let v = self.expand(d)?;
@@ -249,8 +323,75 @@ impl Parser<'_> {
             }
             None => self.vars.datadir.clone(),
         };
+        let env = self.env(&s.env, &what)?;
+        let user = match &s.user {
+            Some(u) => Some(self.user(u, &what)?),
+            None => None,
+        };
+        let role = match &s.role {
+            None => Role::Any,
+            Some(r) => match r.get_ref().as_str() {
+                "any" => Role::Any,
+                "promoted" => Role::Promoted,
+                other => {
+                    return Err(self
+                        .err(r.span().start, what(&format!("role {other:?}: use \"any\" (default) or \"promoted\""))))
+                }
+            },
+        };
+        let stop_signal = self.stop_signal(&s.stop_signal, &what)?;
+        let stop_timeout = self.duration(&s.stop_timeout, &what("stop_timeout"))?.unwrap_or(DEFAULT_STOP_TIMEOUT);
+        let start_timeout = self.duration(&s.start_timeout, &what("start_timeout"))?;
+        let probe = match &s.probe {
+            Some(p) => Some(self.probe(p, &name, user.as_deref())?),
+            None => None,
+        };
+        let caps = self.caps(&s.capabilities, &what)?;
+        let limits = self.limits(&s, &what)?;
+        Ok(Service {
+            name,
+            argv,
+            dir,
+            env,
+            user,
+            role,
+            optional: s.optional,
+            stop_signal,
+            stop_timeout,
+            start_timeout,
+            probe,
+            caps,
+            limits,
+            line,
+        })
+    }
+
+    fn argv(
+        &self,
+        raw: &Spanned<Vec<Spanned<String>>>,
+        what: &dyn Fn(&str) -> String,
+    ) -> Result<Vec<String>, InstanceError> {
+        if raw.get_ref().is_empty() || raw.get_ref()[0].get_ref().trim().is_empty() {
+            return Err(self.err(raw.span().start, what("argv is empty: it needs at least the program")));
+        }
+        let mut argv = Vec::with_capacity(raw.get_ref().len());
+        for a in raw.get_ref() {
+            let v = self.expand(a)?;
+            if v.contains('\0') {
+                return Err(self.err(a.span().start, what("argv may not contain NUL")));
+            }
+            argv.push(v);
+        }
+        Ok(argv)
+    }
+
+    fn env(
+        &self,
+        raw: &BTreeMap<String, Spanned<String>>,
+        what: &dyn Fn(&str) -> String,
+    ) -> Result<Vec<(String, String)>, InstanceError> {
         let mut env = Vec::new();
-        for (k, v) in &s.env {
+        for (k, v) in raw {
             let ok = k.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
                 && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !ok {
@@ -265,66 +406,92 @@ impl Parser<'_> {
             }
             env.push((k.clone(), value));
         }
-        let user = match &s.user {
-            Some(u) => {
-                let t = u.get_ref().trim();
-                if super::spec::is_name(t) || t.contains('$') && super::spec::is_name(&t.replace('$', "")) {
-                    Some(t.to_string())
-                } else {
-                    return Err(self.err(u.span().start, what(&format!("user {t:?} is not a user name"))));
+        Ok(env)
+    }
+
+    fn user(&self, u: &Spanned<String>, what: &dyn Fn(&str) -> String) -> Result<String, InstanceError> {
+        let t = u.get_ref().trim();
+        if super::spec::is_name(t) || t.contains('$') && super::spec::is_name(&t.replace('$', "")) {
+            Ok(t.to_string())
+        } else {
+            Err(self.err(u.span().start, what(&format!("user {t:?} is not a user name"))))
+        }
+    }
+
+    fn stop_signal(
+        &self,
+        v: &Option<Spanned<toml::Value>>,
+        what: &dyn Fn(&str) -> String,
+    ) -> Result<i32, InstanceError> {
+        let Some(v) = v else { return Ok(libc::SIGTERM) };
+        let text = match v.get_ref() {
+            toml::Value::String(t) => t.clone(),
+            toml::Value::Integer(n) => n.to_string(),
+            _ => String::new(),
+        };
+        match signal_number(&text) {
+            Some(n) if n != libc::SIGKILL && n != libc::SIGSTOP => Ok(n),
+            _ => Err(self.err(
+                v.span().start,
+                what(&format!("stop_signal {text:?}: a signal name (TERM, INT, QUIT, HUP, USR1...)")),
+            )),
+        }
+    }
+
+    /// `capabilities = ["net_bind_service", ...]`: what the service keeps.
+    fn caps(
+        &self,
+        raw: &Option<Spanned<Vec<Spanned<String>>>>,
+        what: &dyn Fn(&str) -> String,
+    ) -> Result<Caps, InstanceError> {
+        let mut caps = Caps::default();
+        for c in raw.iter().flat_map(|v| v.get_ref()) {
+            match Caps::number(c.get_ref()) {
+                Some(n) => caps = caps.with(n),
+                None => {
+                    return Err(self.err(
+                        c.span().start,
+                        what(&format!(
+                            "capability {:?} is not one (see capabilities(7), e.g. net_bind_service)",
+                            c.get_ref()
+                        )),
+                    ))
                 }
             }
+        }
+        Ok(caps)
+    }
+
+    /// memory_max ("512M", bytes), pids_max and cpu_weight (1 to 10000).
+    fn limits(&self, s: &RawService, what: &dyn Fn(&str) -> String) -> Result<Limits, InstanceError> {
+        let memory_max = match &s.memory_max {
             None => None,
-        };
-        let role = match &s.role {
-            None => Role::Any,
-            Some(r) => match r.get_ref().as_str() {
-                "any" => Role::Any,
-                "promoted" => Role::Promoted,
-                other => {
-                    return Err(self
-                        .err(r.span().start, what(&format!("role {other:?}: use \"any\" (default) or \"promoted\""))))
-                }
-            },
-        };
-        let stop_signal = match &s.stop_signal {
-            None => libc::SIGTERM,
             Some(v) => {
-                let text = match v.get_ref() {
-                    toml::Value::String(t) => t.clone(),
-                    toml::Value::Integer(n) => n.to_string(),
-                    _ => String::new(),
+                let n = match v.get_ref() {
+                    toml::Value::Integer(n) => u64::try_from(*n).ok(),
+                    toml::Value::String(t) => parse_size(t),
+                    _ => None,
                 };
-                match signal_number(&text) {
-                    Some(n) if n != libc::SIGKILL && n != libc::SIGSTOP => n,
+                match n {
+                    Some(n) if n >= 1 << 20 => Some(n),
                     _ => {
                         return Err(self.err(
                             v.span().start,
-                            what(&format!("stop_signal {text:?}: a signal name (TERM, INT, QUIT, HUP, USR1...)")),
+                            what("memory_max: a size of at least 1M, such as \"512M\" or \"2G\""),
                         ))
                     }
                 }
             }
         };
-        let stop_timeout = self.duration(&s.stop_timeout, &what("stop_timeout"))?.unwrap_or(DEFAULT_STOP_TIMEOUT);
-        let start_timeout = self.duration(&s.start_timeout, &what("start_timeout"))?;
-        let probe = match &s.probe {
-            Some(p) => Some(self.probe(p, &name)?),
-            None => None,
+        let count = |v: &Option<Spanned<i64>>, key: &str, min: i64, max: i64| match v {
+            None => Ok(None),
+            Some(n) if (min..=max).contains(n.get_ref()) => Ok(u64::try_from(*n.get_ref()).ok()),
+            Some(n) => Err(self.err(n.span().start, what(&format!("{key}: {min} to {max}")))),
         };
-        Ok(Service {
-            name,
-            argv,
-            dir,
-            env,
-            user,
-            role,
-            optional: s.optional,
-            stop_signal,
-            stop_timeout,
-            start_timeout,
-            probe,
-            line,
+        Ok(Limits {
+            memory_max,
+            pids_max: count(&s.pids_max, "pids_max", 1, 4_194_304)?,
+            cpu_weight: count(&s.cpu_weight, "cpu_weight", 1, 10_000)?,
         })
     }
 
@@ -342,7 +509,7 @@ impl Parser<'_> {
         }
     }
 
-    fn probe(&self, sp: &Spanned<RawProbe>, service: &str) -> Result<Check, InstanceError> {
+    fn probe(&self, sp: &Spanned<RawProbe>, service: &str, user: Option<&str>) -> Result<Check, InstanceError> {
         let p = sp.get_ref();
         let kind = p.kind.get_ref().as_str();
         let at = p.kind.span().start;
@@ -480,10 +647,25 @@ impl Parser<'_> {
                     v.push(self.expand(a)?);
                 }
                 let describe = format!("external {}", v.join(" "));
-                (Probe::External { argv: v }, describe)
+                // As the service's user (nobody when the file names none),
+                // never as the agent's root.
+                let user = user.unwrap_or(super::DEFAULT_USER).to_string();
+                (Probe::External { argv: v, user }, describe)
             }
         };
         Ok(Check { probe, target, timeout, describe })
+    }
+
+    /// A `source =` template: as trusted as the instance file, bounded.
+    fn read_source(&self, full: &Path) -> Result<String, String> {
+        if self.check_sources {
+            let t = trust::check(full).map_err(|e| e.to_string())?;
+            if t != Trust::Root && t != self.trust {
+                return Err(format!("it is owned by another user than the instance file ({t:?})"));
+            }
+        }
+        let bytes = safe_file::read_regular(full, MAX_FILE_BYTES).map_err(|e| e.to_string())?;
+        String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())
     }
 
     fn template(&self, t: RawTemplate) -> Result<Rendered, InstanceError> {
@@ -502,7 +684,7 @@ impl Parser<'_> {
             (None, Some(src)) => {
                 let base = Path::new(self.file).parent().unwrap_or(Path::new("/"));
                 let full: PathBuf = base.join(src.get_ref());
-                let raw = std::fs::read_to_string(&full).map_err(|e| {
+                let raw = self.read_source(&full).map_err(|e| {
                     self.err(src.span().start, format!("file {path}: cannot read source {}: {e}", full.display()))
                 })?;
                 self.vars.expand(&raw).map_err(|(off, why)| InstanceError::File {
@@ -603,7 +785,9 @@ probe = { type = "connect", port = 8080, timeout = "500ms" }
         assert_eq!(probe(r#"{ type = "imap" }"#).unwrap().target.port(), 143);
         assert_eq!(probe(r#"{ type = "pop" }"#).unwrap().target.port(), 110);
         let ext = probe(r#"{ type = "external", argv = ["/usr/lib/check", "{{hostname}}"], port = 25 }"#).unwrap();
-        assert!(matches!(&ext.probe, Probe::External { argv } if argv[1] == "web1.example.org"));
+        assert!(
+            matches!(&ext.probe, Probe::External { argv, user } if argv[1] == "web1.example.org" && user == "nobody")
+        );
         let ex = probe(r#"{ type = "exchange", port = 6379, send = "PING\r\n", expect_regex = "^\\+PONG" }"#).unwrap();
         assert!(matches!(&ex.probe, Probe::Exchange { request, .. } if request == b"PING\r\n"));
         assert!(probe(r#"{ type = "http", verify = true }"#).is_err(), "verify is for https only");

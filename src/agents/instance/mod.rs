@@ -17,10 +17,13 @@ pub use config::Config;
 pub use error::InstanceError;
 
 use crate::error::AgentError;
+use crate::error::IoError;
 use crate::mount::guard::bounded;
 use crate::mount::MountTable;
 use crate::ocf::agent::ActionResult;
 use crate::ocf::{Agent, AgentSpec, Ctx, Deadline, Status};
+use crate::safe_file::{SafeDir, SafeFileError};
+use crate::trust::Trust;
 use crate::{debug, info, warn};
 use cgroup::Group;
 use file::{InstanceFile, Role, Service};
@@ -94,12 +97,7 @@ impl Agent for Instance {
             cg.destroy(dl).map_err(|pids| survivors(&cfg.name, &pids))?;
         }
         cg.create()?;
-        std::fs::create_dir_all(&run_dir).map_err(|source| InstanceError::Io {
-            op: "create",
-            path: run_dir.display().to_string(),
-            source,
-        })?;
-        render_files(&f, &run_dir)?;
+        render_files(&f, &self::run_dir(&cfg)?)?;
         let mut st = State::new(&cfg, &ctx.env.instance, Some(&f), &cg.path);
         st.running = true;
         st.started = state::now_secs();
@@ -357,11 +355,8 @@ fn check_datadir(cfg: &Config, dl: &Deadline) -> Result<(), InstanceError> {
     let short = dl.within(Duration::from_secs(5));
     let canonical = bounded(format!("resolving datadir {}", cfg.datadir), &short, move || std::fs::canonicalize(dir))?
         .map_err(|_| InstanceError::NoDatadir { datadir: cfg.datadir.clone() })?;
-    let table = MountTable::read().map_err(|source| InstanceError::Io {
-        op: "read",
-        path: "/proc/self/mountinfo".into(),
-        source,
-    })?;
+    let table = MountTable::read()
+        .map_err(|source| InstanceError::Io(crate::error::IoError::new("read", "/proc/self/mountinfo", source)))?;
     let path = canonical.to_string_lossy().into_owned();
     let parent = canonical.parent().map_or("/".to_string(), |p| p.to_string_lossy().into_owned());
     let here = table.mount_of(&path);
@@ -388,36 +383,72 @@ fn check_ip(cfg: &Config) -> Result<(), InstanceError> {
     }
 }
 
-/// What this node must have for the file: every program and user.
-fn check_node(cfg: &Config, f: &InstanceFile) -> Result<BTreeMap<String, Option<User>>, InstanceError> {
+/// The user a service runs as when neither its file nor the resource's
+/// `user` parameter names one: unprivileged. Root must be named.
+pub const DEFAULT_USER: &str = "nobody";
+
+/// What this node must have for the file: every program and user; and a
+/// file someone besides root can change (crate::trust) runs nothing with
+/// more rights than that someone.
+fn check_node(cfg: &Config, f: &InstanceFile) -> Result<BTreeMap<String, User>, InstanceError> {
     let mut users = BTreeMap::new();
     for svc in &f.services {
         process::program(svc)?;
-        let name = svc.user.as_ref().or(cfg.user.as_ref());
-        let user = match name {
-            Some(n) => Some(
-                process::lookup_user(n)
-                    .ok_or_else(|| InstanceError::NoUser { user: n.clone(), what: format!("service {}", svc.name) })?,
-            ),
-            None => None,
-        };
+        let name = svc.user.as_deref().or(cfg.user.as_deref()).unwrap_or(DEFAULT_USER);
+        let user = process::lookup_user(name)
+            .ok_or_else(|| InstanceError::NoUser { user: name.to_string(), what: format!("service {}", svc.name) })?;
+        if let Trust::User(uid) = f.trust {
+            check_delegated(f, svc, &user, uid)?;
+        }
         users.insert(svc.name.clone(), user);
     }
     Ok(users)
 }
 
-/// Write the instance file's [[file]] entries into the run directory.
-fn render_files(f: &InstanceFile, run_dir: &Path) -> Result<(), InstanceError> {
-    for r in &f.files {
-        let p = run_dir.join(&r.path);
-        let io = |op| {
-            let path = p.display().to_string();
-            move |source| InstanceError::Io { op, path, source }
-        };
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).map_err(io("create"))?;
+fn lookup_uid(name: &str) -> Option<u32> {
+    process::lookup_user(name).map(|u| u.uid)
+}
+
+/// A delegated file (owned by `uid`, not root) may run its services only as
+/// that user, without capabilities, and its external probe as that user (or
+/// nobody).
+fn check_delegated(f: &InstanceFile, svc: &Service, user: &User, uid: u32) -> Result<(), InstanceError> {
+    let why = if user.uid != uid {
+        format!("service {} would run as {} (uid {})", svc.name, user.name, user.uid)
+    } else if !svc.caps.is_empty() {
+        format!("service {} asks for capabilities ({})", svc.name, svc.caps.names())
+    } else if let Some(crate::probe::Probe::External { user: probe_user, .. }) = svc.probe.as_ref().map(|c| &c.probe) {
+        if lookup_uid(probe_user) == Some(uid) || probe_user == DEFAULT_USER {
+            return Ok(());
         }
-        std::fs::write(&p, &r.text).map_err(io("write"))?;
+        format!("service {}'s external probe would run as {probe_user}", svc.name)
+    } else {
+        return Ok(());
+    };
+    Err(InstanceError::Delegated { file: f.path.clone(), uid, why })
+}
+
+/// The run directory, /run/haven/instance/<name>: root's, 0755, refused
+/// when it is a symlink or someone else can write it (the agent writes its
+/// record, the logs and the rendered files there as root).
+fn run_dir(cfg: &Config) -> Result<SafeDir, InstanceError> {
+    let root = Path::new(config::RUN_ROOT);
+    std::fs::create_dir_all(root).map_err(IoError::at("create", root.display()))?;
+    Ok(SafeDir::open(root)?.private_dir(&cfg.name, 0o755)?)
+}
+
+/// Write the instance file's [[file]] entries into the run directory,
+/// replacing what is there without following links.
+fn render_files(f: &InstanceFile, run_dir: &SafeDir) -> Result<(), InstanceError> {
+    for r in &f.files {
+        let parts: Vec<&str> = r.path.split('/').collect();
+        let Some((last, dirs)) = parts.split_last() else { continue };
+        let mut dir = None;
+        for d in dirs {
+            let next = dir.as_ref().unwrap_or(run_dir).subdir(d, 0o755)?;
+            dir = Some(next);
+        }
+        dir.as_ref().unwrap_or(run_dir).write_new(last, r.text.as_bytes(), 0o644)?;
     }
     Ok(())
 }
@@ -428,7 +459,7 @@ fn render_files(f: &InstanceFile, run_dir: &Path) -> Result<(), InstanceError> {
 fn start_services(
     cfg: &Config,
     services: &[&Service],
-    users: &BTreeMap<String, Option<User>>,
+    users: &BTreeMap<String, User>,
     cg: &Group,
     st: &mut State,
     dl: &Deadline,
@@ -445,12 +476,17 @@ fn start_services(
         // std reports a failed chdir in the child as a bare errno; say
         // which directory it was.
         if let Err(source) = std::fs::read_dir(&svc.dir) {
-            return Err(InstanceError::Io { op: "enter the working directory", path: svc.dir.clone(), source });
+            return Err(InstanceError::Io(crate::error::IoError::new(
+                "enter the working directory",
+                svc.dir.clone(),
+                source,
+            )));
         }
         scg.create()?;
-        let user = users.get(&svc.name).and_then(Option::as_ref);
+        scg.limit(&svc.limits)?;
+        let Some(user) = users.get(&svc.name) else { continue };
         let t0 = Instant::now();
-        let (mut child, ident) = process::spawn(svc, user, &scg, &vars, &run_dir)?;
+        let (mut child, ident) = process::spawn(svc, user, svc.caps, &scg, &vars, &run_dir)?;
         if let Some(s) = st.service_mut(&svc.name) {
             s.ident = Some(ident);
         }
@@ -592,23 +628,26 @@ fn stop_all(st: &State, cg: &Group, dl: &Deadline) -> Result<(), InstanceError> 
     })
 }
 
+/// The agent's directory in datadir for its depth-20 check file.
+pub const STATUS_DIR: &str = ".haven-status";
+
 /// Monitor depth 20: write a file in datadir and read it back, on a helper
-/// thread so a hung volume fails the monitor in time.
+/// thread so a hung volume fails the monitor in time. The site's users can
+/// write datadir: the file lives in the agent's own directory there (root,
+/// 0700) and is replaced, never written through (crate::safe_file).
 fn datadir_round_trip(cfg: &Config, dl: &Deadline) -> Result<(), InstanceError> {
-    let path = Path::new(&cfg.datadir).join(format!(".haven-check-{}", registry::node_name()));
+    let name = format!("check-{}", registry::node_name());
+    let path = Path::new(&cfg.datadir).join(STATUS_DIR).join(&name);
     let token = format!("{} {} {}\n", cfg.name, std::process::id(), state::now_secs());
-    let (p, t) = (path.clone(), token.clone());
-    let result = bounded(format!("writing and reading {}", path.display()), dl, move || {
-        std::fs::write(&p, &t)?;
-        let back = std::fs::read_to_string(&p)?;
-        std::fs::remove_file(&p)?;
-        Ok::<String, std::io::Error>(back)
-    })?;
-    let back = result.map_err(|source| InstanceError::Io {
-        op: "write and read",
-        path: path.display().to_string(),
-        source,
-    })?;
+    let (datadir, t) = (cfg.datadir.clone(), token.clone());
+    let back = bounded(format!("writing and reading {}", path.display()), dl, move || {
+        let dir = SafeDir::open(Path::new(&datadir))?.private_dir(STATUS_DIR, 0o700)?;
+        dir.write_new(&name, t.as_bytes(), 0o600)?;
+        let back = dir.read_bounded(&name, 4096)?;
+        dir.remove(&name)?;
+        Ok::<Vec<u8>, SafeFileError>(back)
+    })??;
+    let back = String::from_utf8_lossy(&back).into_owned();
     if back != token {
         return Err(InstanceError::Mismatch { path: path.display().to_string(), got: back });
     }

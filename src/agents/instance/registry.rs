@@ -68,17 +68,7 @@ fn services_word(st: &State) -> String {
         .join(",")
 }
 
-/// This node's name as the cluster knows it (uname -n, without a fork).
-pub fn node_name() -> String {
-    // SAFETY: zeroed utsname is a valid out-parameter.
-    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-    // SAFETY: u is valid for writing.
-    if unsafe { libc::uname(&mut u) } != 0 {
-        return "localhost".into();
-    }
-    // SAFETY: nodename is NUL-terminated by uname.
-    unsafe { std::ffi::CStr::from_ptr(u.nodename.as_ptr()) }.to_string_lossy().into_owned()
-}
+pub use crate::host::node_name;
 
 /// Where the cluster runs a resource that is not here: crm_resource
 /// --locate, bounded; "-" when the cluster cannot say.

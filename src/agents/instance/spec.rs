@@ -63,7 +63,9 @@ fn check_user(s: &str) -> Result<Value, String> {
         && t.len() <= 32
         && !t.starts_with('-')
         && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '$'));
-    if ok {
+    if ok && (t == "root" || t == "0") {
+        Err("not root: services run as root only when their instance file says user = \"root\"".into())
+    } else if ok {
         Ok(Value::Str(t.to_string()))
     } else {
         Err("a user name (letters, digits, '.', '_', '-')".into())
@@ -118,7 +120,8 @@ pub static PARAMS: &[ParamSpec] = &[
         "user",
         Kind::Custom { check: check_user, hint: "A user name." },
         "default user",
-        "The user services run as when their instance file does not name one. Defaults to root.",
+        "The user services run as when their instance file does not name one (not root: a service runs as root \
+         only when its instance file says user = \"root\"). Defaults to nobody.",
     ),
     ParamSpec::new(
         "promotion_score",

@@ -191,7 +191,7 @@ pub fn read(run_dir: &Path) -> Result<Option<State>, InstanceError> {
     match std::fs::read_to_string(&p) {
         Ok(t) => Ok(State::parse(&t)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(InstanceError::Io { op: "read", path: p.display().to_string(), source }),
+        Err(source) => Err(InstanceError::Io(crate::error::IoError::new("read", p.display().to_string(), source))),
     }
 }
 
@@ -199,7 +199,7 @@ pub fn read(run_dir: &Path) -> Result<Option<State>, InstanceError> {
 pub fn write(run_dir: &Path, st: &State) -> Result<(), InstanceError> {
     let err = |op, p: &Path| {
         let path = p.display().to_string();
-        move |source| InstanceError::Io { op, path, source }
+        move |source| InstanceError::Io(crate::error::IoError::new(op, path, source))
     };
     std::fs::create_dir_all(run_dir).map_err(err("create", run_dir))?;
     let p = path(run_dir);

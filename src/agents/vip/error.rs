@@ -37,8 +37,22 @@ pub enum VipError {
     StillPresent { ip: IpAddr, nic: String },
     #[error("{ip} is on lo but ARP is not suppressed: {what}")]
     NotSuppressed { ip: IpAddr, what: String },
-    #[error("failed to {op} {path}: {source}")]
-    State { op: &'static str, path: String, source: std::io::Error },
+    #[error(transparent)]
+    State(#[from] crate::error::IoError),
     #[error(transparent)]
     Net(#[from] NetError),
+}
+
+impl crate::error::OcfError for VipError {
+    fn status(&self) -> crate::ocf::Status {
+        use crate::ocf::Status;
+        match self {
+            VipError::NoInterface { .. } | VipError::Clone | VipError::LabelTooLong { .. } | VipError::LoopbackNic => {
+                Status::ErrConfigured
+            }
+            VipError::NoNamespace { .. } => Status::ErrInstalled,
+            VipError::Net(e) => crate::error::OcfError::status(e),
+            _ => Status::ErrGeneric,
+        }
+    }
 }

@@ -35,10 +35,8 @@ pub fn acquire(dir: &Path, holder: &str, uplink: Option<&str>) -> Result<(), Vip
     }
     state::write(&saved_path, &saved)?;
     let holders = dir.join("realserver.holders");
-    std::fs::create_dir_all(&holders).map_err(|source| VipError::State {
-        op: "create",
-        path: holders.display().to_string(),
-        source,
+    std::fs::create_dir_all(&holders).map_err(|source| {
+        VipError::State(crate::error::IoError::new("create", holders.display().to_string(), source))
     })?;
     state::write(&holders.join(state::file_key(holder)), "")
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 pub const RUN_DIR: &str = "/run/haven/vip";
 
 fn state_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> VipError + 'a {
-    move |source| VipError::State { op, path: path.display().to_string(), source }
+    move |source| VipError::State(crate::error::IoError::new(op, path.display().to_string(), source))
 }
 
 /// This process's state directory (created on demand).
@@ -80,10 +80,7 @@ pub fn announcer_pid(dir: &Path, ip: &str) -> Result<Option<i32>, VipError> {
         remove(&pidfile)?;
         return Ok(None);
     };
-    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-    let ours = args.contains(&b"announce".as_slice()) && args.contains(&ip.as_bytes());
-    if ours {
+    if crate::host::runs_with(pid, &["announce", ip]) {
         Ok(Some(pid))
     } else {
         remove(&pidfile)?;

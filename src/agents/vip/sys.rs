@@ -262,11 +262,8 @@ pub mod fake {
                 let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 std::env::temp_dir().join(format!("haven-vip-fake-{}-{n}", std::process::id()))
             });
-            std::fs::create_dir_all(&*d).map_err(|source| VipError::State {
-                op: "create",
-                path: d.display().to_string(),
-                source,
-            })?;
+            std::fs::create_dir_all(&*d)
+                .map_err(|source| VipError::State(crate::error::IoError::new("create", d.display(), source)))?;
             Ok(d.clone())
         }
         fn terminate(&mut self, pid: i32) {
