@@ -11,6 +11,7 @@ pub mod ndisc;
 pub mod netlink;
 pub mod netns;
 pub mod packet;
+pub mod reply;
 pub mod route;
 pub mod sysctl;
 
