@@ -8,7 +8,6 @@ use super::config::Vars;
 use super::error::InstanceError;
 use super::file::parse;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
 
 const CASES: u32 = 2000;
 const TARGET: &str = "instance_file";
@@ -51,17 +50,6 @@ fn vars() -> Vars {
     }
 }
 
-fn corpus() -> Vec<String> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(TARGET);
-    let mut out: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .flatten()
-        .map(|e| String::from_utf8_lossy(&std::fs::read(e.path()).expect("corpus file")).into_owned())
-        .collect();
-    out.sort();
-    out
-}
-
 /// The property: parse never panics; an error names the file and a line
 /// of it; an accepted file has services.
 fn check(text: &str) {
@@ -78,26 +66,26 @@ fn check(text: &str) {
 
 #[test]
 fn prop_instance_file() {
-    let seeds = corpus();
-    assert!(!seeds.is_empty(), "fuzz/corpus/{TARGET} has no seeds");
-    for s in &seeds {
-        check(s);
-    }
-    let mut runner = TestRunner::new(Config { cases: CASES, failure_persistence: None, ..Config::default() });
+    let seeds: Vec<String> =
+        crate::property::corpus(TARGET).iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect();
     let strategy = (
         proptest::collection::vec(0..TOKENS.len(), 0..40),
         proptest::collection::vec(any::<u8>(), 0..512),
         any::<usize>(),
         0u8..3,
     );
-    runner
-        .run(&strategy, |(picks, bytes, at, mode)| {
+    crate::property::run(
+        TARGET,
+        CASES,
+        strategy,
+        |seed| check(&String::from_utf8_lossy(seed)),
+        |(picks, bytes, at, mode)| {
             let text = match mode {
                 0 => picks.iter().map(|i| TOKENS[*i]).collect::<String>(),
                 1 => String::from_utf8_lossy(&bytes).into_owned(),
                 _ => {
                     // A seed cut at a random place with tokens spliced in.
-                    let s = &seeds[at % seeds.len()];
+                    let s = &seeds[at % seeds.len().max(1)];
                     let mut cut = at % (s.len() + 1);
                     while !s.is_char_boundary(cut) {
                         cut -= 1;
@@ -107,8 +95,6 @@ fn prop_instance_file() {
                 }
             };
             check(&text);
-            Ok(())
-        })
-        .unwrap_or_else(|e| panic!("{TARGET}: {e}"));
-    println!("property {TARGET}: {CASES} cases, {} corpus files, ok", seeds.len());
+        },
+    );
 }
