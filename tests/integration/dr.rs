@@ -349,3 +349,31 @@ fn ipip_on_nftables_tunnels_to_the_real_servers() {
     }
     direct_routing("ipip");
 }
+
+/// `haven director check` says how gate and ipip are carried out on
+/// nftables, and which services are still DNAT'ed.
+#[test]
+fn check_says_how_gate_and_ipip_run_on_nftables() {
+    if std::path::Path::new("/proc/net/ip_vs").exists() {
+        eprintln!("NOT RUN: this kernel has IPVS, check describes the IPVS data plane");
+        return;
+    }
+    let cf = std::env::temp_dir().join(format!("haven-dr-check-{}.cf", std::process::id()));
+    std::fs::write(
+        &cf,
+        "virtual = 198.51.100.10:80\n\treal = 198.51.100.11:80 gate\n\treal = 198.51.100.12:80 gate\n\tscheduler = wlc\n\
+         virtual = 198.51.100.10:443\n\treal = 198.51.100.11:443 ipip\n\
+         virtual = 198.51.100.10:25\n\treal = 198.51.100.11:25 gate\n\treal = 198.51.100.12:25 masq\n",
+    )
+    .unwrap();
+    let o = std::process::Command::new(HAVEN).args(["director", "check", "--config"]).arg(&cf).output().unwrap();
+    let _ = std::fs::remove_file(&cf);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let line = |port: &str| err.lines().filter(|l| l.contains(&format!(":{port} "))).collect::<Vec<_>>().join("\n");
+    assert!(line("80").contains("direct routing") && line("80").contains("fwd to"), "{err}");
+    assert!(line("80").contains("active connections"), "the wlc gap is said: {err}");
+    assert!(line("443").contains("ipip tunnel device per real server"), "{err}");
+    assert!(line("25").contains("reached by DNAT"), "{err}");
+    assert!(!line("80").contains("DNAT") && !line("443").contains("DNAT"), "{err}");
+}
