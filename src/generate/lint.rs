@@ -552,8 +552,10 @@ impl<'a> Lint<'a> {
             let b: Vec<&str> = d.primitives_of(&c.with.id).iter().map(|p| p.id.as_str()).collect();
             graph.join_all(a.iter().chain(b.iter()).copied());
         }
+        let served_roots: BTreeSet<usize> =
+            d.resources.iter().filter(|s| agents::is_service(&s.agent)).filter_map(|s| graph.root_of(&s.id)).collect();
         for r in d.resources.iter().filter(|r| agents::is_address(&r.agent)) {
-            let served = d.resources.iter().any(|s| agents::is_service(&s.agent) && graph.same(&r.id, &s.id));
+            let served = graph.root_of(&r.id).is_some_and(|root| served_roots.contains(&root));
             if !served {
                 let msg = format!(
                     "virtual IP {} is not tied to a service: put it in a group (or service) with the service that answers on it, or colocate it with that service (score INFINITY); otherwise the address can fail over to a node where nothing listens",
@@ -710,6 +712,8 @@ impl<'a> Lint<'a> {
     fn pacemaker_resources(&self) -> Vec<(usize, String)> {
         let d = self.d;
         let mut out: Vec<(usize, String)> = Vec::new();
+        let in_service: BTreeSet<&str> =
+            d.services.iter().flat_map(|s| s.resources.iter().map(|m| m.id.as_str())).collect();
         for r in &d.resources {
             if let Some(m) = r.meta.first() {
                 out.push((m.line, format!("resource {}: meta attributes are Pacemaker's", r.id)));
@@ -723,7 +727,7 @@ impl<'a> Lint<'a> {
                 out.push((r.line, what));
             } else if let Some(why) = cluster_conf::element_problem(r) {
                 out.push((r.agent_line, format!("resource {}: {why}", r.id)));
-            } else if d.services.iter().all(|s| s.resources.iter().all(|m| m.id != r.id)) {
+            } else if !in_service.contains(r.id.as_str()) {
                 out.push((r.line, format!("resource {}: rgmanager runs resources only inside a [[service]]", r.id)));
             }
         }
@@ -893,11 +897,9 @@ impl UnionFind {
             self.parent[a] = b;
         }
     }
-    fn same(&mut self, a: &str, b: &str) -> bool {
-        match (self.index.get(a).copied(), self.index.get(b).copied()) {
-            (Some(a), Some(b)) => self.root(a) == self.root(b),
-            _ => false,
-        }
+    fn root_of(&mut self, id: &str) -> Option<usize> {
+        let i = self.index.get(id).copied()?;
+        Some(self.root(i))
     }
 }
 

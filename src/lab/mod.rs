@@ -14,6 +14,7 @@ pub mod process;
 pub mod standin;
 pub mod state;
 pub mod volume;
+pub mod watch;
 
 pub use error::LabError;
 use state::{NodeState, State, CLIENT, CLIENT_ADDR, SWITCH};
@@ -339,11 +340,7 @@ pub fn down() -> Result<Vec<String>, LabError> {
     }
     let ns = state::ns_dir();
     let ns_s = ns.display().to_string();
-    while std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.split(' ').nth(4) == Some(&ns_s))
-    {
+    while crate::mount::MountTable::read().is_ok_and(|t| t.entries.iter().any(|e| e.mount_point == ns_s)) {
         if node::run(&["umount", "-n", &ns_s]).is_err() {
             break;
         }
@@ -431,6 +428,8 @@ pub enum Failure {
     Cut,
     /// corosync is killed; pacemaker is left to notice.
     Killcoro,
+    /// The node's fence device fails from now on (until `heal`).
+    Fencing,
 }
 
 impl Failure {
@@ -439,12 +438,13 @@ impl Failure {
             "poweroff" => Some(Failure::Poweroff),
             "cut" => Some(Failure::Cut),
             "killcoro" => Some(Failure::Killcoro),
+            "fencing" => Some(Failure::Fencing),
             _ => None,
         }
     }
 }
 
-/// `haven lab fail NODE poweroff|cut|killcoro`.
+/// `haven lab fail NODE poweroff|cut|killcoro|fencing`.
 pub fn fail(name: &str, how: Failure) -> Result<(), LabError> {
     let _lock = state::Lock::take()?;
     let mut st = State::load()?;
@@ -457,6 +457,7 @@ pub fn fail(name: &str, how: Failure) -> Result<(), LabError> {
         }
         Failure::Cut if node::plugged(name) => node::set_port(n.index, false)?,
         Failure::Cut => return Err(LabError::Refused(format!("{name} is powered off"))),
+        Failure::Fencing => fence::break_for(name)?,
         Failure::Killcoro => {
             let pid = n.daemons.iter().find(|d| d.name == "corosync").map(|d| d.pid);
             match pid {
@@ -468,7 +469,8 @@ pub fn fail(name: &str, how: Failure) -> Result<(), LabError> {
     Ok(())
 }
 
-/// `haven lab heal NODE`: its link up, and powered on when it is off.
+/// `haven lab heal NODE`: its fence device repaired, its link up, and
+/// powered on when it is off.
 pub fn heal(name: &str, delay: Duration) -> Result<(), LabError> {
     // A delayed heal (a fence reboot) must not power on a node of the next
     // lab: the holder identifies the lab it was asked for.
@@ -480,6 +482,7 @@ pub fn heal(name: &str, delay: Duration) -> Result<(), LabError> {
         return Err(LabError::Refused(format!("the lab was replaced while {name} waited to be powered on")));
     }
     let n = st.node(name)?.clone();
+    fence::repair(name);
     if !node::plugged(name) {
         node::plug(name, &state::port_name(n.index), &n.addr)?;
     }

@@ -12,6 +12,7 @@ pub mod neigh;
 pub mod netlink;
 pub mod netns;
 pub mod packet;
+pub mod reply;
 pub mod route;
 pub mod sysctl;
 

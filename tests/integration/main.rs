@@ -14,4 +14,5 @@ mod instance;
 mod kernel;
 mod lab;
 mod packaging;
+mod trust;
 mod vip;
