@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod conformance;
 mod director;
+mod dr;
 mod filesystem;
 mod generate;
 mod generate_prop;
