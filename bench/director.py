@@ -76,6 +76,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from lab_helpers import BenchError, ip, require_tools
+
 ROOT = Path(__file__).resolve().parent.parent
 PORT = 8080
 VIP = "198.51.100.10:80"
@@ -249,8 +251,8 @@ class Lab:
         self.log = tmp / "access.log"
 
     def up(self) -> None:
-        subprocess.run(["ip", "netns", "add", self.ns], check=True)
-        subprocess.run(["ip", "-n", self.ns, "link", "set", "lo", "up"], check=True)
+        ip("netns", "add", self.ns)
+        ip("-n", self.ns, "link", "set", "lo", "up")
         (self.tmp / "nginx.conf").write_text(NGINX_CONF.format(dir=self.tmp, port=PORT))
         self.nginx = subprocess.Popen(self.exec("nginx", "-c", str(self.tmp / "nginx.conf"), "-g", "daemon off;"),
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -265,7 +267,7 @@ class Lab:
     def down(self) -> None:
         if self.nginx is not None:
             stop(self.nginx, 10)
-        subprocess.run(["ip", "netns", "del", self.ns], check=False)
+        ip("netns", "del", self.ns, check=False)
 
     def exec(self, *argv: str) -> list[str]:
         return ["ip", "netns", "exec", self.ns, *argv]
@@ -532,11 +534,14 @@ def main() -> int:
     backend = args.backend if args.backend != "auto" else ("ipvs" if has_ipvs else "standin")
     if backend == "ipvs" and not has_ipvs:
         raise SystemExit("--backend ipvs: this kernel has no IPVS (/proc/net/ip_vs)")
-    tools = ["ip", "nginx", "nft"] + ([] if args.no_ldirectord else ["ldirectord", "unshare", "mount", "awk"])
-    tools += ["ipvsadm"] if backend == "ipvs" else []
-    for tool in tools:
-        if not shutil.which(tool):
-            raise SystemExit(f"{tool} is needed (script/setup installs it)")
+    tools = [("ip", "iproute2"), ("nginx", "nginx-light"), ("nft", "nftables")]
+    if not args.no_ldirectord:
+        tools += [("ldirectord", "ldirectord"), ("unshare", "util-linux"), ("mount", "mount"), ("awk", "mawk")]
+    tools += [("ipvsadm", "ipvsadm")] if backend == "ipvs" else []
+    try:
+        require_tools(tuple(tools))
+    except BenchError as e:
+        raise SystemExit(str(e))
     if not Path(args.haven).exists():
         raise SystemExit(f"{args.haven} does not exist: cargo build --release first")
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -571,7 +576,7 @@ def main() -> int:
             if n == 10000 and (h["wall"] >= WALL_TARGET_S or h["rss"] >= RSS_TARGET_MIB):
                 missed.append(f"10,000 real servers: {h['wall']:.3f} s, {h['rss']:.1f} MiB")
         summary(rows, missed, sizes, args.ldirectord_cap)
-    except Broken as e:
+    except (Broken, BenchError) as e:
         print(f"BROKEN: {e}", file=sys.stderr)
         return 2
     finally:

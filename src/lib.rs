@@ -13,6 +13,8 @@ pub mod net;
 pub mod ocf;
 pub mod privdrop;
 pub mod probe;
+#[cfg(test)]
+pub(crate) mod property;
 pub mod safe_file;
 pub mod trust;
 pub mod xml;

@@ -2,7 +2,7 @@
 //! agent (/usr/lib/ocf/resource.d/haven/vip), `$1` is the OCF action;
 //! otherwise `haven <subcommand>`.
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use haven::ocf::agent::Caller;
 use haven::{agents, generate, lab, net, ocf};
 use std::ffi::OsString;
@@ -33,9 +33,9 @@ enum Command {
     /// Turn a cluster description (TOML) into crm, pcs, CIB XML or RHCS
     /// cluster.conf, after lint; `--check` only lints.
     Generate {
-        /// Output format: crm, pcs, cib or cluster.conf.
+        /// Output format.
         #[arg(long, value_name = "FORMAT", required_unless_present = "check")]
-        format: Option<String>,
+        format: Option<Format>,
         /// Lint only: print every finding with file and line; exit 1 if any.
         #[arg(long, conflicts_with = "format")]
         check: bool,
@@ -94,17 +94,19 @@ enum LabCommand {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
-    /// Fail a node: poweroff, cut (link down) or killcoro (kill corosync).
+    /// Fail a node: poweroff, cut (link down), killcoro (kill corosync) or
+    /// fencing (its fence device fails until heal).
     Fail {
         node: String,
-        /// poweroff, cut or killcoro.
-        how: String,
+        /// How the node fails.
+        how: FailHow,
         /// After a poweroff, ask http://ADDR:PORT/ from the client until it
         /// answers and print the time since the poweroff.
         #[arg(long, value_name = "ADDR:PORT")]
         measure: Option<std::net::SocketAddr>,
     },
-    /// Put a node's link back and power it on if it is off.
+    /// Repair a node's fence device, put its link back and power it on if
+    /// it is off.
     Heal {
         node: String,
         /// Wait this many seconds first.
@@ -125,9 +127,9 @@ enum DirectorCommand {
         /// The nftables table (and state directory) of this director.
         #[arg(long, default_value = "haven_director")]
         table: String,
-        /// Override the configuration's backend: auto, nftables or ipvs.
+        /// Override the configuration's backend.
         #[arg(long)]
-        backend: Option<String>,
+        backend: Option<Backend>,
     },
     /// Show the live table and each real server's health.
     Status {
@@ -147,6 +149,76 @@ enum DirectorCommand {
     },
 }
 
+/// `haven generate --format`.
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    /// crm shell commands.
+    Crm,
+    /// pcs commands.
+    Pcs,
+    /// CIB XML.
+    #[value(alias = "xml")]
+    Cib,
+    /// RHCS cluster.conf.
+    #[value(name = "cluster.conf", alias = "cluster-conf", alias = "rhcs")]
+    ClusterConf,
+}
+
+impl From<Format> for generate::Format {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Crm => generate::Format::Crm,
+            Format::Pcs => generate::Format::Pcs,
+            Format::Cib => generate::Format::Cib,
+            Format::ClusterConf => generate::Format::ClusterConf,
+        }
+    }
+}
+
+/// `haven lab fail NODE HOW`.
+#[derive(Clone, Copy, ValueEnum)]
+enum FailHow {
+    /// Every process of the node dies, its link goes down.
+    Poweroff,
+    /// The link goes down; the node keeps running (a partition).
+    Cut,
+    /// corosync is killed; pacemaker is left to notice.
+    Killcoro,
+    /// The node's fence device fails from now on (until `heal`).
+    Fencing,
+}
+
+impl From<FailHow> for lab::Failure {
+    fn from(f: FailHow) -> Self {
+        match f {
+            FailHow::Poweroff => lab::Failure::Poweroff,
+            FailHow::Cut => lab::Failure::Cut,
+            FailHow::Killcoro => lab::Failure::Killcoro,
+            FailHow::Fencing => lab::Failure::Fencing,
+        }
+    }
+}
+
+/// `haven director run --backend`.
+#[derive(Clone, Copy, ValueEnum)]
+enum Backend {
+    Auto,
+    #[value(alias = "nft")]
+    Nftables,
+    Ipvs,
+}
+
+impl From<Backend> for haven::lb::config::BackendChoice {
+    fn from(b: Backend) -> Self {
+        use haven::lb::config::BackendChoice;
+        match b {
+            Backend::Auto => BackendChoice::Auto,
+            Backend::Nftables => BackendChoice::Nftables,
+            Backend::Ipvs => BackendChoice::Ipvs,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum InstanceCommand {
     /// Name, host name, IP, state, services and node of every instance
@@ -162,96 +234,134 @@ fn agent_from_argv0(argv0: &OsString) -> Option<&'static dyn ocf::Agent> {
     agents::find(name)
 }
 
+/// Exit codes of `haven <subcommand>` (the README's table). Agent actions
+/// (`haven agent`, or a link named after the agent) exit with OCF codes
+/// instead, and `haven lab exec` with its command's code.
+mod exit {
+    /// Done.
+    pub const OK: u8 = 0;
+    /// The operation failed (the message says why), or `generate --check`
+    /// found problems.
+    pub const FAILED: u8 = 1;
+    /// The command line is malformed (clap's own code for usage errors).
+    pub const USAGE: u8 = 2;
+    /// `director status`: no director runs with that table.
+    pub const NOT_RUNNING: u8 = 3;
+}
+
 fn main() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().collect();
+    ExitCode::from(run(std::env::args_os().collect()))
+}
+
+/// Dispatch on argv[0] (the lab's fence agent, an agent link) or on the
+/// subcommand; every error is printed here, once.
+fn run(args: Vec<OsString>) -> u8 {
     // The lab's fence agent, as Pacemaker runs it inside a lab node.
     if args.first().and_then(|a| Path::new(a).file_name()).is_some_and(|n| n == lab::state::FENCE_AGENT) {
         let argv: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
-        return ExitCode::from(lab::fence::main(&argv));
+        return lab::fence::main(&argv);
     }
     if let Some(agent) = args.first().and_then(agent_from_argv0) {
         let action = args.get(1).map(|a| a.to_string_lossy().into_owned());
         // rgmanager runs agents from /usr/share/cluster/*.sh.
         let caller = if args[0].to_string_lossy().ends_with(".sh") { Caller::Rgmanager } else { Caller::Ocf };
-        return ExitCode::from(ocf::agent::run_for(agent, action.as_deref(), caller));
+        return ocf::agent::run_for(agent, action.as_deref(), caller);
     }
-    let cli = Cli::parse_from(args);
-    match cli.command {
-        Command::Agent { rgmanager, name, action } => match agents::find(&name) {
-            Some(agent) => {
-                let caller = if rgmanager { Caller::Rgmanager } else { Caller::Ocf };
-                ExitCode::from(ocf::agent::run_for(agent, action.as_deref(), caller))
-            }
-            None => {
-                eprintln!("haven: unknown agent '{name}' (known: {})", agents::names().collect::<Vec<_>>().join(", "));
-                ExitCode::from(ocf::Status::ErrConfigured.code())
-            }
-        },
-        Command::Agents => {
-            for name in agents::names() {
-                println!("{name}");
-            }
-            ExitCode::SUCCESS
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are not errors.
+            let _ = e.print();
+            return if e.use_stderr() { exit::USAGE } else { exit::OK };
         }
+    };
+    let (name, result) = match cli.command {
+        Command::Agent { rgmanager, name, action } => return agent(rgmanager, &name, action.as_deref()),
+        Command::Agents => ("agents", out(&agents::names().map(|n| format!("{n}\n")).collect::<String>())),
         Command::Generate { format, check, output, pcs_force, no_installed_metadata, file } => {
             let opts = generate::Options {
                 pcs: generate::pcs::Options { force: pcs_force },
                 installed_metadata: !no_installed_metadata,
             };
-            match run_generate(&file, format.as_deref(), check, output.as_deref(), &opts) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("haven generate: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
+            ("generate", run_generate(&file, format.map(Into::into), check, output.as_deref(), &opts))
         }
-        Command::Director { command } => director(command),
-        Command::Lab { command } => match run_lab(command) {
-            Ok(code) => code,
-            Err(e) => {
-                eprintln!("haven lab: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
-        Command::Instance { command: InstanceCommand::List } => {
-            print!("{}", agents::instance::registry::list());
-            ExitCode::SUCCESS
-        }
+        Command::Director { command } => ("director", director(command)),
+        Command::Lab { command } => ("lab", run_lab(command)),
+        Command::Instance { command: InstanceCommand::List } => ("instance", out(&agents::instance::registry::list())),
         Command::Announce { ifindex, ifname, mac, ip, count, interval_ms } => {
-            let Some(mac) = parse_mac(&mac) else {
-                eprintln!("haven announce: malformed MAC address {mac:?}");
-                return ExitCode::from(2);
-            };
-            let a = net::announce::Announcement {
-                ifindex,
-                ifname,
-                mac,
-                ip,
-                count,
-                interval: std::time::Duration::from_millis(interval_ms),
-            };
-            // Bounded by the announcement schedule plus a second.
-            let budget = a.interval * count + std::time::Duration::from_secs(1);
-            match net::announce::send(&a, &ocf::Deadline::after(budget)) {
-                Ok(_) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("haven announce: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            ("announce", announce(ifindex, ifname, &mac, ip, count, interval_ms))
+        }
+    };
+    match result {
+        Ok(code) => code,
+        // A reader that went away (`haven agents | head -1`) is not a failure.
+        Err(e) if is_broken_pipe(&e) => exit::OK,
+        Err(e) => {
+            eprintln!("haven {name}: {}", message(&e));
+            exit::FAILED
         }
     }
+}
+
+/// Write `text` to standard output.
+fn out(text: &str) -> anyhow::Result<u8> {
+    use std::io::Write;
+    std::io::stdout().write_all(text.as_bytes())?;
+    Ok(exit::OK)
+}
+
+/// The error and its causes on one line, each cause once: errors that
+/// already name their source are not followed by it again.
+fn message(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1).map(|c| c.to_string()) {
+        if !text.contains(&cause) {
+            text = format!("{text}: {cause}");
+        }
+    }
+    text
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+/// `haven agent NAME ACTION`: the action's OCF exit code.
+fn agent(rgmanager: bool, name: &str, action: Option<&str>) -> u8 {
+    match agents::find(name) {
+        Some(agent) => {
+            let caller = if rgmanager { Caller::Rgmanager } else { Caller::Ocf };
+            ocf::agent::run_for(agent, action, caller)
+        }
+        None => {
+            eprintln!("haven: unknown agent '{name}' (known: {})", agents::names().collect::<Vec<_>>().join(", "));
+            ocf::Status::ErrConfigured.code()
+        }
+    }
+}
+
+/// `haven announce` (vip's background announcer).
+fn announce(ifindex: u32, ifname: String, mac: &str, ip: std::net::IpAddr, count: u32, ms: u64) -> anyhow::Result<u8> {
+    let Some(mac) = parse_mac(mac) else {
+        eprintln!("haven announce: malformed MAC address {mac:?}");
+        return Ok(exit::USAGE);
+    };
+    let interval = std::time::Duration::from_millis(ms);
+    let a = net::announce::Announcement { ifindex, ifname, mac, ip, count, interval };
+    // Bounded by the announcement schedule plus a second.
+    let budget = a.interval * count + std::time::Duration::from_secs(1);
+    net::announce::send(&a, &ocf::Deadline::after(budget))?;
+    Ok(exit::OK)
 }
 
 /// `haven generate`: lint, then render to stdout or a file.
 fn run_generate(
     file: &Path,
-    format: Option<&str>,
+    format: Option<generate::Format>,
     check: bool,
     output: Option<&Path>,
     opts: &generate::Options,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<u8> {
     use anyhow::Context;
     if check {
         let d = generate::parse::load(file)?;
@@ -266,11 +376,9 @@ fn run_generate(
             anyhow::bail!("{}: {} problem(s)", d.file, report.findings.len());
         }
         eprintln!("{}: no problems found", d.file);
-        return Ok(());
+        return Ok(exit::OK);
     }
-    let name = format.unwrap_or_default();
-    let format = generate::Format::parse(name)
-        .with_context(|| format!("unknown format {name:?} (crm, pcs, cib or cluster.conf)"))?;
+    let format = format.context("--format is required (crm, pcs, cib or cluster.conf)")?;
     let text = generate::generate(file, format, opts)?;
     match output {
         Some(path) => std::fs::write(path, text).with_context(|| format!("failed to write {}", path.display()))?,
@@ -279,11 +387,11 @@ fn run_generate(
             std::io::stdout().write_all(text.as_bytes()).context("failed to write to standard output")?;
         }
     }
-    Ok(())
+    Ok(exit::OK)
 }
 
 /// `haven lab ...`.
-fn run_lab(command: LabCommand) -> anyhow::Result<ExitCode> {
+fn run_lab(command: LabCommand) -> anyhow::Result<u8> {
     use anyhow::Context;
     match command {
         LabCommand::Up { nodes, file } => {
@@ -295,7 +403,7 @@ fn run_lab(command: LabCommand) -> anyhow::Result<ExitCode> {
             }
             print!("{}", report.snapshot.placement_text());
         }
-        LabCommand::Status => print!("{}", lab::status()?),
+        LabCommand::Status => return out(&lab::status()?),
         LabCommand::Exec { node, command } => {
             let argv = lab::exec_argv(&node, &command)?;
             // The user's own command: it runs as long as they want it to.
@@ -303,13 +411,12 @@ fn run_lab(command: LabCommand) -> anyhow::Result<ExitCode> {
                 .args(&argv[1..])
                 .status()
                 .with_context(|| format!("failed to run {}", argv.join(" ")))?;
-            return Ok(ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8));
+            return Ok(status.code().unwrap_or(1).clamp(0, 255) as u8);
         }
-        LabCommand::Fail { node, how, measure } => {
-            let failure = lab::Failure::parse(&how)
-                .with_context(|| format!("unknown failure {how:?} (poweroff, cut or killcoro)"))?;
+        LabCommand::Fail { node, how: fail, measure } => {
+            let how = fail.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
             let since = std::time::Instant::now();
-            lab::fail(&node, failure)?;
+            lab::fail(&node, fail.into())?;
             println!("{node}: {how} done");
             if let Some(addr) = measure {
                 let limit = std::time::Duration::from_secs(120);
@@ -335,69 +442,40 @@ fn run_lab(command: LabCommand) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(exit::OK)
 }
 
-fn director(command: DirectorCommand) -> ExitCode {
-    use haven::lb::{config::BackendChoice, daemon, status};
+fn director(command: DirectorCommand) -> anyhow::Result<u8> {
+    use haven::lb::{daemon, status};
     match command {
         DirectorCommand::Run { config, table, backend } => {
-            let backend = match backend.as_deref() {
-                None => None,
-                Some("auto") => Some(BackendChoice::Auto),
-                Some("nftables") | Some("nft") => Some(BackendChoice::Nftables),
-                Some("ipvs") => Some(BackendChoice::Ipvs),
-                Some(other) => {
-                    eprintln!("haven director: unknown backend {other:?} (auto, nftables, ipvs)");
-                    return ExitCode::from(2);
-                }
-            };
-            match daemon::run(daemon::Options { config, table, backend }) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("haven director: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            daemon::run(daemon::Options { config, table, backend: backend.map(Into::into) })?;
         }
         DirectorCommand::Status { table } => match status::Status::read(&status::state_dir(&table)) {
-            Some(st) => {
-                print!("{}", st.display());
-                ExitCode::SUCCESS
-            }
+            Some(st) => return out(&st.display()),
             None => {
                 eprintln!(
                     "haven director: no director runs with table {table} (no status in {})",
                     status::state_dir(&table).display()
                 );
-                ExitCode::from(3)
+                return Ok(exit::NOT_RUNNING);
             }
         },
-        DirectorCommand::Round { config } => match daemon::one_round(&config) {
-            Ok((took, up, total)) => {
-                println!("round: {total} real servers checked in {:.3} s, {up} up", took.as_secs_f64());
-                ExitCode::SUCCESS
+        DirectorCommand::Round { config } => {
+            let (took, up, total) = daemon::one_round(&config)?;
+            out(&format!("round: {total} real servers checked in {:.3} s, {up} up\n", took.as_secs_f64()))?;
+        }
+        DirectorCommand::Check { config } => {
+            let cfg = daemon::check(&config)?;
+            for w in &cfg.warnings {
+                eprintln!("warning: {w}");
             }
-            Err(e) => {
-                eprintln!("haven director: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        DirectorCommand::Check { config } => match daemon::check(&config) {
-            Ok(cfg) => {
-                for w in &cfg.warnings {
-                    eprintln!("warning: {w}");
-                }
-                let reals: usize = cfg.virtuals.iter().map(|v| v.reals.len()).sum();
-                println!("{}: OK ({} virtual services, {reals} real servers)", config.display(), cfg.virtuals.len());
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::FAILURE
-            }
-        },
+            let reals: usize = cfg.virtuals.iter().map(|v| v.reals.len()).sum();
+            let n = cfg.virtuals.len();
+            out(&format!("{}: OK ({n} virtual services, {reals} real servers)\n", config.display()))?;
+        }
     }
+    Ok(exit::OK)
 }
 
 fn parse_mac(s: &str) -> Option<[u8; 6]> {

@@ -65,6 +65,11 @@ fn translate(p: &Primitive, map: &[(&str, &str)]) -> Result<Vec<(String, String)
             );
             return Err(ClusterConfError::NoElement { id: p.id.clone(), why });
         };
+        // Pacemaker-side settings rgmanager has no use for (its HA-LVM
+        // tagging or clvmd decide activation).
+        if to.is_empty() {
+            continue;
+        }
         let value = match crate::ocf::params::parse_bool(&x.value) {
             Some(b) if *to == "force_unmount" || *to == "force_fsck" => u8::from(b).to_string(),
             _ => x.value.clone(),
@@ -99,9 +104,10 @@ fn element(p: &Primitive) -> Result<Element, ClusterConfError> {
         ];
         named("fs", translate(p, &map)?)
     } else if p.agent.is("ocf", Some("heartbeat"), "LVM") {
-        named("lvm", translate(p, &[("volgrpname", "vg_name")])?)
+        named("lvm", translate(p, &[("volgrpname", "vg_name"), ("exclusive", "")])?)
     } else if p.agent.is("ocf", Some("heartbeat"), "LVM-activate") {
-        named("lvm", translate(p, &[("vgname", "vg_name"), ("lvname", "lv_name")])?)
+        let map = [("vgname", "vg_name"), ("lvname", "lv_name"), ("vg_access_mode", ""), ("activation_mode", "")];
+        named("lvm", translate(p, &map)?)
     } else {
         let why = format!(
             "rgmanager has no resource element for {} (haven's agents, lsb: scripts, ocf:heartbeat:Filesystem, LVM and LVM-activate have one)",

@@ -114,13 +114,43 @@ fn containers(d: &Description) -> impl Iterator<Item = (&str, &[Ref])> {
         .chain(d.services.iter().map(|s| (s.name.as_str(), s.resources.as_slice())))
 }
 
-fn prims<'a>(d: &'a Description, id: &str) -> Vec<&'a str> {
-    d.primitives_of(id).into_iter().map(|p| p.id.as_str()).collect()
+/// The primitives each placeable id stands for (see
+/// [`Description::primitives_of`]), computed once: lint runs on
+/// descriptions with thousands of resources.
+struct Members<'a> {
+    of: BTreeMap<&'a str, Vec<&'a str>>,
+}
+
+impl<'a> Members<'a> {
+    fn new(d: &'a Description) -> Members<'a> {
+        let declared: BTreeSet<&str> = d.resources.iter().map(|p| p.id.as_str()).collect();
+        let mut of: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for p in &d.resources {
+            of.insert(p.id.as_str(), vec![p.id.as_str()]);
+        }
+        for (id, members) in containers(d) {
+            let m = members.iter().map(|r| r.id.as_str()).filter(|m| declared.contains(m)).collect();
+            of.entry(id).or_insert(m);
+        }
+        for c in &d.clones {
+            if c.resource.id != c.id {
+                let child = of.get(c.resource.id.as_str()).cloned().unwrap_or_default();
+                of.entry(c.id.as_str()).or_insert(child);
+            }
+        }
+        Members { of }
+    }
+
+    fn get(&self, id: &str) -> Vec<&'a str> {
+        self.of.get(id).cloned().unwrap_or_default()
+    }
 }
 
 /// Order cycles, over (primitive, action): a constraint `first then then`
 /// is an edge from every primitive of `first` to every primitive of `then`.
 pub fn order_cycles(d: &Description) -> Vec<Problem> {
+    let members = Members::new(d);
+    let prims = |_: &Description, id: &str| members.get(id);
     let mut g: Graph<(&str, &str)> = Graph::new();
     for (id, members) in containers(d) {
         for w in members.windows(2) {
@@ -168,6 +198,8 @@ pub fn order_cycles(d: &Description) -> Vec<Problem> {
 /// Colocation cycles (positive scores) and a resource colocated with
 /// itself or with the group that holds it.
 pub fn colocation_cycles(d: &Description) -> Vec<Problem> {
+    let members = Members::new(d);
+    let prims = |_: &Description, id: &str| members.get(id);
     let mut g: Graph<&str> = Graph::new();
     for (id, members) in containers(d) {
         for w in members.windows(2) {
@@ -217,42 +249,48 @@ pub fn nowhere_to_run(d: &Description) -> Vec<Problem> {
     if d.nodes.is_empty() {
         return Vec::new();
     }
-    let all: BTreeSet<&str> = d.nodes.iter().map(|n| n.name.as_str()).collect();
+    let members = Members::new(d);
+    let prims = |_: &Description, id: &str| members.get(id);
+    // Nodes by index; a primitive's allowed nodes as one flag per node.
+    let index: BTreeMap<&str, usize> = d.nodes.iter().enumerate().map(|(i, n)| (n.name.as_str(), i)).collect();
     let opt_in = d.properties.iter().any(|p| p.name == "symmetric-cluster" && p.value == "false");
-    let mut allowed: BTreeMap<&str, (BTreeSet<&str>, BTreeSet<usize>)> = BTreeMap::new();
-    for p in &d.resources {
-        allowed.insert(p.id.as_str(), (if opt_in { BTreeSet::new() } else { all.clone() }, BTreeSet::new()));
-    }
+    let mut allowed: BTreeMap<&str, (Vec<bool>, BTreeSet<usize>)> =
+        d.resources.iter().map(|p| (p.id.as_str(), (vec![!opt_in; d.nodes.len()], BTreeSet::new()))).collect();
     for l in &d.locations {
         let Placement::Node { node, score } = &l.placement else { continue };
+        let Some(&n) = index.get(node.id.as_str()) else { continue };
         for p in prims(d, &l.resource.id) {
             let Some((nodes, why)) = allowed.get_mut(p) else { continue };
             if *score == Score::NegInfinity {
-                nodes.remove(node.id.as_str());
+                nodes[n] = false;
                 why.insert(l.line);
-            } else if let Some(n) = all.get(node.id.as_str()).filter(|_| opt_in && score.is_positive()) {
-                nodes.insert(n);
+            } else if opt_in && score.is_positive() {
+                nodes[n] = true;
                 why.insert(l.line);
             }
         }
     }
     for s in &d.services {
         let Some(fd) = s.domain.as_ref().and_then(|r| d.domain(&r.id)).filter(|fd| fd.restricted) else { continue };
-        let members: BTreeSet<&str> = fd.nodes.iter().map(|m| m.node.id.as_str()).collect();
+        let mut inside = vec![false; d.nodes.len()];
+        for m in &fd.nodes {
+            if let Some(&n) = index.get(m.node.id.as_str()) {
+                inside[n] = true;
+            }
+        }
         for p in prims(d, &s.name) {
             if let Some((nodes, why)) = allowed.get_mut(p) {
-                if opt_in {
-                    nodes.extend(members.iter().filter_map(|m| all.get(m)));
+                for (a, m) in nodes.iter_mut().zip(&inside) {
+                    *a = if opt_in { *m } else { *a && *m };
                 }
-                nodes.retain(|n| members.contains(n));
                 why.insert(fd.line);
             }
         }
     }
     // Group members run together: each is allowed where all of them are.
     let mut ties: Vec<(Vec<&str>, Vec<&str>, Option<usize>)> = Vec::new();
-    for (_, members) in containers(d) {
-        let ids: Vec<&str> = members.iter().map(|r| r.id.as_str()).collect();
+    for (_, group) in containers(d) {
+        let ids: Vec<&str> = group.iter().map(|r| r.id.as_str()).collect();
         ties.push((ids.clone(), ids, None));
     }
     for c in d.colocations.iter().filter(|c| c.score == Score::Infinity && c.role.is_none() && c.with_role.is_none()) {
@@ -262,19 +300,26 @@ pub fn nowhere_to_run(d: &Description) -> Vec<Problem> {
     for _ in 0..=ties.len() {
         let mut changed = false;
         for (dependent, with, line) in &ties {
-            let (mut common, mut why) = (all.clone(), BTreeSet::new());
+            let (mut common, mut why) = (vec![true; d.nodes.len()], BTreeSet::new());
             for w in with {
                 if let Some((nodes, reasons)) = allowed.get(w) {
-                    common.retain(|n| nodes.contains(n));
+                    for (c, n) in common.iter_mut().zip(nodes) {
+                        *c &= *n;
+                    }
                     why.extend(reasons.iter().copied());
                 }
             }
             why.extend(*line);
             for p in dependent {
                 if let Some((nodes, reasons)) = allowed.get_mut(p) {
-                    let before = nodes.len();
-                    nodes.retain(|n| common.contains(n));
-                    if nodes.len() != before {
+                    let mut narrowed = false;
+                    for (n, c) in nodes.iter_mut().zip(&common) {
+                        if *n && !*c {
+                            *n = false;
+                            narrowed = true;
+                        }
+                    }
+                    if narrowed {
                         reasons.extend(why.iter().copied());
                         changed = true;
                     }
@@ -288,7 +333,7 @@ pub fn nowhere_to_run(d: &Description) -> Vec<Problem> {
     let mut out = Vec::new();
     for p in &d.resources {
         let Some((nodes, why)) = allowed.get(p.id.as_str()) else { continue };
-        if !nodes.is_empty() {
+        if nodes.iter().any(|n| *n) {
             continue;
         }
         let lines: Vec<String> = why.iter().map(|l| format!("{}:{l}", d.file)).collect();

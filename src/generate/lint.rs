@@ -483,6 +483,15 @@ impl<'a> Lint<'a> {
 
     fn local_fs_clones(&mut self) {
         let d = self.d;
+        for c in d.clones.iter().filter(|c| c.promotable) {
+            for p in d.primitives_of(&c.id).into_iter().filter(|p| p.agent.class != "ocf") {
+                let msg = format!(
+                    "promotable clone {} holds {} ({}): only OCF agents can be promoted (Pacemaker refuses the configuration)",
+                    c.id, p.id, p.agent
+                );
+                self.add(c.line, LintRule::UnsafeClone, msg);
+            }
+        }
         for c in &d.clones {
             for p in d.primitives_of(&c.id) {
                 if !agents::is_filesystem(&p.agent) {
@@ -552,8 +561,10 @@ impl<'a> Lint<'a> {
             let b: Vec<&str> = d.primitives_of(&c.with.id).iter().map(|p| p.id.as_str()).collect();
             graph.join_all(a.iter().chain(b.iter()).copied());
         }
+        let served_roots: BTreeSet<usize> =
+            d.resources.iter().filter(|s| agents::is_service(&s.agent)).filter_map(|s| graph.root_of(&s.id)).collect();
         for r in d.resources.iter().filter(|r| agents::is_address(&r.agent)) {
-            let served = d.resources.iter().any(|s| agents::is_service(&s.agent) && graph.same(&r.id, &s.id));
+            let served = graph.root_of(&r.id).is_some_and(|root| served_roots.contains(&root));
             if !served {
                 let msg = format!(
                     "virtual IP {} is not tied to a service: put it in a group (or service) with the service that answers on it, or colocate it with that service (score INFINITY); otherwise the address can fail over to a node where nothing listens",
@@ -710,6 +721,8 @@ impl<'a> Lint<'a> {
     fn pacemaker_resources(&self) -> Vec<(usize, String)> {
         let d = self.d;
         let mut out: Vec<(usize, String)> = Vec::new();
+        let in_service: BTreeSet<&str> =
+            d.services.iter().flat_map(|s| s.resources.iter().map(|m| m.id.as_str())).collect();
         for r in &d.resources {
             if let Some(m) = r.meta.first() {
                 out.push((m.line, format!("resource {}: meta attributes are Pacemaker's", r.id)));
@@ -723,7 +736,7 @@ impl<'a> Lint<'a> {
                 out.push((r.line, what));
             } else if let Some(why) = cluster_conf::element_problem(r) {
                 out.push((r.agent_line, format!("resource {}: {why}", r.id)));
-            } else if d.services.iter().all(|s| s.resources.iter().all(|m| m.id != r.id)) {
+            } else if !in_service.contains(r.id.as_str()) {
                 out.push((r.line, format!("resource {}: rgmanager runs resources only inside a [[service]]", r.id)));
             }
         }
@@ -794,6 +807,15 @@ impl<'a> Lint<'a> {
     }
 
     fn known(&mut self, what: &str, pairs: &[Pair], known: &Known) {
+        for p in pairs.iter().filter(|p| options::value_problem(&p.value).is_none()) {
+            if let Some(want) = known.value_problem(&p.name, &p.value) {
+                let msg = format!(
+                    "{what} {} = {:?}: Pacemaker wants {want} (checked against {})",
+                    p.name, p.value, known.source
+                );
+                self.add(p.line, LintRule::InvalidValue, msg);
+            }
+        }
         for p in pairs.iter().filter(|p| options::valid_name(&p.name) && !known.knows(&p.name)) {
             let hint = known.did_you_mean(&p.name).map(|n| format!(" (did you mean '{n}'?)")).unwrap_or_default();
             let msg = format!("{what} '{}' is not one Pacemaker knows{hint}; checked against {}", p.name, known.source);
@@ -808,6 +830,24 @@ impl<'a> Lint<'a> {
         self.known("property", &d.properties, options::cluster_options(installed));
         self.known("resource default", &d.resource_defaults, &options::resource_meta());
         self.known("operation default", &d.op_defaults, &options::operation_meta());
+        // Meta attributes may be anything (tools keep their own), but the
+        // ones Pacemaker reads must have values it accepts.
+        let meta = options::resource_meta();
+        let mut sets: Vec<(String, &[Pair])> = Vec::new();
+        sets.extend(d.resources.iter().map(|r| (format!("resource {} meta attribute", r.id), r.meta.as_slice())));
+        sets.extend(d.groups.iter().map(|g| (format!("group {} meta attribute", g.id), g.meta.as_slice())));
+        sets.extend(d.clones.iter().map(|c| (format!("clone {} meta attribute", c.id), c.meta.as_slice())));
+        for (what, pairs) in sets {
+            for p in pairs.iter().filter(|p| options::value_problem(&p.value).is_none()) {
+                if let Some(want) = meta.value_problem(&p.name, &p.value) {
+                    self.add(
+                        p.line,
+                        LintRule::InvalidValue,
+                        format!("{what} {} = {:?}: Pacemaker wants {want}", p.name, p.value),
+                    );
+                }
+            }
+        }
     }
 
     fn constraint_graph(&mut self) {
@@ -893,11 +933,9 @@ impl UnionFind {
             self.parent[a] = b;
         }
     }
-    fn same(&mut self, a: &str, b: &str) -> bool {
-        match (self.index.get(a).copied(), self.index.get(b).copied()) {
-            (Some(a), Some(b)) => self.root(a) == self.root(b),
-            _ => false,
-        }
+    fn root_of(&mut self, id: &str) -> Option<usize> {
+        let i = self.index.get(id).copied()?;
+        Some(self.root(i))
     }
 }
 

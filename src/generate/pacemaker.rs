@@ -192,8 +192,17 @@ pub fn build(d: &Description) -> Config {
     let mut constraints = Vec::new();
     // Everything placed at top level, ordered by the line it was declared on.
     let mut top: Vec<(usize, Item)> = Vec::new();
+    // Contained and cloned ids, once: descriptions have thousands of resources.
+    let inside: BTreeSet<&str> = d
+        .groups
+        .iter()
+        .flat_map(|g| g.resources.iter())
+        .chain(d.services.iter().flat_map(|s| s.resources.iter()))
+        .chain(d.clones.iter().map(|c| &c.resource))
+        .map(|r| r.id.as_str())
+        .collect();
     for r in &d.resources {
-        if d.container_of(&r.id).is_none() && d.clone_of(&r.id).is_none() {
+        if !inside.contains(r.id.as_str()) {
             top.push((r.line, Item::Primitive(prim(d, r))));
         }
     }
@@ -395,9 +404,9 @@ fn service(d: &Description, s: &Service, ids: &mut Ids) -> (GroupConf, Vec<Const
         what.push_str(&format!(", failover domain {}", fd.name));
         if fd.nofailback {
             meta.push(("resource-stickiness".into(), "INFINITY".into()));
-        } else if fd.ordered {
+        } else if fd.ordered && d.resource_defaults.iter().any(|p| p.name == "resource-stickiness") {
             // Fail back to the preferred node even when rsc_defaults
-            // make resources sticky.
+            // make resources sticky (without them stickiness is 0 already).
             meta.push(("resource-stickiness".into(), "0".into()));
         }
         if fd.ordered {
@@ -408,7 +417,9 @@ fn service(d: &Description, s: &Service, ids: &mut Ids) -> (GroupConf, Vec<Const
                     rsc: s.name.clone(),
                     node: m.node.id.clone(),
                     score: domain_score(m.priority),
-                    comment: Some(format!("failover domain {}: priority {}", fd.name, m.priority)),
+                    // The service's comment names the domain; one per
+                    // location would be most of a large CIB.
+                    comment: None,
                 });
             }
         }
@@ -450,7 +461,8 @@ fn restricted(s: &Service, fd: &FailoverDomain, ids: &mut Ids) -> Constraint {
         id: ids.derive(format!("location-{}-domain", s.name)),
         rsc: s.name.clone(),
         rule: Rule { score: Score::NegInfinity, role: None, boolean: "and".into(), expressions },
-        comment: Some(format!("failover domain {} is restricted: only its nodes", fd.name)),
+        // The service's comment names the domain.
+        comment: None,
     }
 }
 
@@ -511,6 +523,10 @@ resources = ["other"]
         assert_eq!(ids, vec!["s", "t"]);
         let m = meta(&cfg.resources[0]);
         assert!(m.contains(&("target-role".into(), "Stopped".into())), "{m:?}");
+        assert!(!m.iter().any(|(k, _)| k == "resource-stickiness"), "not sticky without rsc_defaults: {m:?}");
+        let sticky =
+            MAIL.replace("[[failover_domain]]", "[resource_defaults]\nresource-stickiness = 100\n[[failover_domain]]");
+        let m = meta(&build(&parse("t.toml", &sticky).unwrap()).resources[0]);
         assert!(m.contains(&("resource-stickiness".into(), "0".into())), "ordered domain fails back: {m:?}");
         let Item::Group(g) = &cfg.resources[0] else { panic!() };
         assert!(g.members.iter().all(|p| p.ops.iter().all(|o| o.on_fail.as_deref() == Some("stop"))));

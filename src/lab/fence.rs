@@ -104,6 +104,30 @@ fn lab_command(st: &State, args: &[&str], wait: bool) -> Result<bool, String> {
     }
 }
 
+/// Where `haven lab fail NODE fencing` marks a node whose fence device
+/// fails (on the host's disk, which the fence agent inside the nodes sees).
+fn broken_mark(node: &str) -> std::path::PathBuf {
+    super::state::lab_dir().join("fence-fails").join(node)
+}
+
+/// From now on, fencing `node` fails (a dead fence device, a wrong password).
+pub fn break_for(node: &str) -> Result<(), super::LabError> {
+    let mark = broken_mark(node);
+    if let Some(dir) = mark.parent() {
+        std::fs::create_dir_all(dir).map_err(super::LabError::io("create", dir))?;
+    }
+    std::fs::write(&mark, b"").map_err(super::LabError::io("write", &mark))
+}
+
+/// Fencing `node` works again; whether it had been broken.
+pub fn repair(node: &str) -> bool {
+    std::fs::remove_file(broken_mark(node)).is_ok()
+}
+
+fn broken(node: &str) -> bool {
+    broken_mark(node).exists()
+}
+
 /// The agent: exit 0 on success, 1 on failure; status: 0 on, 2 off.
 pub fn main(args: &[String]) -> u8 {
     let mut input = String::new();
@@ -145,6 +169,10 @@ pub fn main(args: &[String]) -> u8 {
                 eprintln!("{FENCE_AGENT}: {target} is not a node of this lab");
                 return 1;
             };
+            if action != "status" && broken(&target) {
+                eprintln!("{FENCE_AGENT}: {action} of {target} failed: the fence device does not answer (lab: fencing broken)");
+                return 1;
+            }
             let outcome = match action.as_str() {
                 "status" => return if node.is_on() { 0 } else { 2 },
                 "off" => lab_command(&st, &["fail", &target, "poweroff"], true),

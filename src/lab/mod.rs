@@ -14,6 +14,7 @@ pub mod process;
 pub mod standin;
 pub mod state;
 pub mod volume;
+pub mod watch;
 
 pub use error::LabError;
 use state::{NodeState, State, CLIENT, CLIENT_ADDR, SWITCH};
@@ -66,8 +67,7 @@ pub struct UpReport {
 }
 
 fn need_tools() -> Result<(), LabError> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !nix::unistd::geteuid().is_root() {
         return Err(LabError::Refused("haven lab needs root (namespaces, mounts)".into()));
     }
     for tool in
@@ -126,20 +126,11 @@ fn build(
     let ns = state::ns_dir().display().to_string();
     node::run(&["mount", "-n", "--bind", &ns, &ns])?;
     node::run(&["mount", "-n", "--make-private", &ns])?;
-    // The holder: a process in our namespaces for the fence agent to enter.
-    let holder = {
-        use std::os::unix::process::CommandExt;
-        let mut c = std::process::Command::new("sleep");
-        c.arg("infinity").stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
-        c.stderr(std::process::Stdio::null()).process_group(0);
-        c.spawn().map_err(|source| LabError::Spawn { program: "sleep".into(), node: "the host".into(), source })?.id()
-            as i32
-    };
     let mut st = State {
         cluster: d.cluster.name.clone(),
         binary: binary.clone(),
         description,
-        holder,
+        holder: spawn_holder()?,
         nodes: lab_nodes
             .iter()
             .enumerate()
@@ -159,39 +150,9 @@ fn build(
     progress.say(&format!("building {} nodes of {}", st.nodes.len(), d.cluster.name));
     let addrs: Vec<(String, String)> = st.nodes.iter().map(|n| (n.name.clone(), n.addr.clone())).collect();
     let t = standin::translate(d, &addrs);
-    for line in &t.lines {
-        progress.say(&format!("stand-in: {line}"));
-    }
-    for f in &t.files {
-        let path = state::lab_dir().join(&f.path);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(LabError::io("create", parent))?;
-        }
-        std::fs::write(&path, &f.text).map_err(LabError::io("write", &path))?;
-    }
-    std::fs::create_dir_all(state::lab_dir().join(standin::STANDIN_SUBDIR))
-        .map_err(LabError::io("create", state::lab_dir().join(standin::STANDIN_SUBDIR)))?;
+    write_standins(&t, progress)?;
     st.full_nat = t.full_nat;
-    // Mount points: the nodes share the host's filesystem below their own
-    // mounts; what the lab creates here it removes at `lab down`.
-    // (/srv and /run are each node's own tmpfs: the agent makes those.)
-    for dir in t.mount_points.iter().filter(|m| !m.starts_with("/srv/") && !m.starts_with("/run/")) {
-        let mut missing = Vec::new();
-        let mut p = Path::new(dir);
-        while !p.exists() {
-            missing.push(p.to_path_buf());
-            match p.parent() {
-                Some(parent) => p = parent,
-                None => break,
-            }
-        }
-        for m in missing.into_iter().rev() {
-            std::fs::create_dir(&m).map_err(LabError::io("create", &m))?;
-            progress.say(&format!("mount point {} created (removed at lab down)", m.display()));
-            st.created_dirs.push(m);
-            st.save()?;
-        }
-    }
+    create_mount_points(&t, &mut st, progress)?;
     let d = &t.description;
     for (label, fstype) in config::wanted_volumes(d) {
         let seed = t.seeds.iter().find(|(l, _)| *l == label).map(|(_, dir)| state::lab_dir().join(dir));
@@ -214,16 +175,72 @@ fn build(
         node::plug(&n.name, &state::port_name(n.index), &n.addr)?;
         node::write_files(n, &coro, &hosts, config::cib_xml(&rendered))?;
     }
+    boot_all(&mut st, flag, progress)?;
+    drop(lock);
+    Ok(())
+}
+
+/// The holder: a process in our namespaces for the fence agent to enter.
+fn spawn_holder() -> Result<i32, LabError> {
+    use std::os::unix::process::CommandExt;
+    let mut c = std::process::Command::new("sleep");
+    c.arg("infinity").stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+    c.stderr(std::process::Stdio::null()).process_group(0);
+    let child =
+        c.spawn().map_err(|source| LabError::Spawn { program: "sleep".into(), node: "the host".into(), source })?;
+    Ok(child.id() as i32)
+}
+
+/// The stand-ins' files (configurations, seeds) in the lab's directory.
+fn write_standins(t: &standin::Translation, progress: &mut Progress) -> Result<(), LabError> {
+    for line in &t.lines {
+        progress.say(&format!("stand-in: {line}"));
+    }
+    for f in &t.files {
+        let path = state::lab_dir().join(&f.path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(LabError::io("create", parent))?;
+        }
+        std::fs::write(&path, &f.text).map_err(LabError::io("write", &path))?;
+    }
+    let dir = state::lab_dir().join(standin::STANDIN_SUBDIR);
+    std::fs::create_dir_all(&dir).map_err(LabError::io("create", &dir))
+}
+
+/// Mount points: the nodes share the host's filesystem below their own
+/// mounts; what the lab creates here it removes at `lab down`. (/srv and
+/// /run are each node's own tmpfs: the agent makes those.)
+fn create_mount_points(t: &standin::Translation, st: &mut State, progress: &mut Progress) -> Result<(), LabError> {
+    for dir in t.mount_points.iter().filter(|m| !m.starts_with("/srv/") && !m.starts_with("/run/")) {
+        let mut missing = Vec::new();
+        let mut p = Path::new(dir);
+        while !p.exists() {
+            missing.push(p.to_path_buf());
+            match p.parent() {
+                Some(parent) => p = parent,
+                None => break,
+            }
+        }
+        for m in missing.into_iter().rev() {
+            std::fs::create_dir(&m).map_err(LabError::io("create", &m))?;
+            progress.say(&format!("mount point {} created (removed at lab down)", m.display()));
+            st.created_dirs.push(m);
+            st.save()?;
+        }
+    }
+    Ok(())
+}
+
+fn boot_all(st: &mut State, flag: &Option<Arc<AtomicBool>>, progress: &mut Progress) -> Result<(), LabError> {
     for i in 0..st.nodes.len() {
         if interrupted(flag) {
             return Err(LabError::Refused("interrupted".into()));
         }
-        let daemons = node::boot(&st, &st.nodes[i])?;
+        let daemons = node::boot(st, &st.nodes[i])?;
         st.nodes[i].daemons = daemons;
         st.save()?;
         progress.say(&format!("{} booted (corosync and pacemakerd)", st.nodes[i].name));
     }
-    drop(lock);
     Ok(())
 }
 
@@ -339,11 +356,7 @@ pub fn down() -> Result<Vec<String>, LabError> {
     }
     let ns = state::ns_dir();
     let ns_s = ns.display().to_string();
-    while std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.split(' ').nth(4) == Some(&ns_s))
-    {
+    while crate::mount::MountTable::read().is_ok_and(|t| t.entries.iter().any(|e| e.mount_point == ns_s)) {
         if node::run(&["umount", "-n", &ns_s]).is_err() {
             break;
         }
@@ -431,6 +444,8 @@ pub enum Failure {
     Cut,
     /// corosync is killed; pacemaker is left to notice.
     Killcoro,
+    /// The node's fence device fails from now on (until `heal`).
+    Fencing,
 }
 
 impl Failure {
@@ -439,12 +454,13 @@ impl Failure {
             "poweroff" => Some(Failure::Poweroff),
             "cut" => Some(Failure::Cut),
             "killcoro" => Some(Failure::Killcoro),
+            "fencing" => Some(Failure::Fencing),
             _ => None,
         }
     }
 }
 
-/// `haven lab fail NODE poweroff|cut|killcoro`.
+/// `haven lab fail NODE poweroff|cut|killcoro|fencing`.
 pub fn fail(name: &str, how: Failure) -> Result<(), LabError> {
     let _lock = state::Lock::take()?;
     let mut st = State::load()?;
@@ -457,6 +473,7 @@ pub fn fail(name: &str, how: Failure) -> Result<(), LabError> {
         }
         Failure::Cut if node::plugged(name) => node::set_port(n.index, false)?,
         Failure::Cut => return Err(LabError::Refused(format!("{name} is powered off"))),
+        Failure::Fencing => fence::break_for(name)?,
         Failure::Killcoro => {
             let pid = n.daemons.iter().find(|d| d.name == "corosync").map(|d| d.pid);
             match pid {
@@ -468,7 +485,8 @@ pub fn fail(name: &str, how: Failure) -> Result<(), LabError> {
     Ok(())
 }
 
-/// `haven lab heal NODE`: its link up, and powered on when it is off.
+/// `haven lab heal NODE`: its fence device repaired, its link up, and
+/// powered on when it is off.
 pub fn heal(name: &str, delay: Duration) -> Result<(), LabError> {
     // A delayed heal (a fence reboot) must not power on a node of the next
     // lab: the holder identifies the lab it was asked for.
@@ -480,6 +498,7 @@ pub fn heal(name: &str, delay: Duration) -> Result<(), LabError> {
         return Err(LabError::Refused(format!("the lab was replaced while {name} waited to be powered on")));
     }
     let n = st.node(name)?.clone();
+    fence::repair(name);
     if !node::plugged(name) {
         node::plug(name, &state::port_name(n.index), &n.addr)?;
     }

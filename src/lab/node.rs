@@ -86,16 +86,10 @@ fn mkdir(path: &Path, mode: u32, owner: Option<(u32, u32)>) -> Result<(), LabErr
 
 /// uid of hacluster and gid of haclient, as Pacemaker's daemons run.
 fn hacluster() -> Result<(u32, u32), LabError> {
-    let field = |file: &str, name: &str| -> Option<u32> {
-        std::fs::read_to_string(file)
-            .ok()?
-            .lines()
-            .find(|l| l.split(':').next() == Some(name))
-            .and_then(|l| l.split(':').nth(2))
-            .and_then(|v| v.parse().ok())
-    };
-    match (field("/etc/passwd", "hacluster"), field("/etc/group", "haclient")) {
-        (Some(u), Some(g)) => Ok((u, g)),
+    let user = nix::unistd::User::from_name("hacluster").ok().flatten();
+    let group = nix::unistd::Group::from_name("haclient").ok().flatten();
+    match (user, group) {
+        (Some(u), Some(g)) => Ok((u.uid.as_raw(), g.gid.as_raw())),
         _ => Err(LabError::Refused("user hacluster or group haclient is missing: is pacemaker installed?".into())),
     }
 }
@@ -146,12 +140,12 @@ pub fn write_agent_layers(binary: &Path) -> Result<(), LabError> {
 
 /// Mount points under `prefix` in our mount table, deepest last.
 fn mounts_under(prefix: &str) -> Vec<String> {
-    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let table = crate::mount::MountTable::read().unwrap_or_default();
     table
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|m| *m == prefix.trim_end_matches('/') || m.starts_with(prefix))
-        .map(str::to_string)
+        .entries
+        .into_iter()
+        .map(|e| e.mount_point)
+        .filter(|m| m == prefix.trim_end_matches('/') || m.starts_with(prefix))
         .collect()
 }
 
@@ -263,12 +257,8 @@ const CGROUP_DIR: &str = "haven-lab";
 
 /// Where the host has its cgroup v2 hierarchy mounted.
 fn cgroup2_root() -> Option<PathBuf> {
-    let table = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    table.lines().find_map(|l| {
-        let (left, right) = l.split_once(" - ")?;
-        let point = left.split(' ').nth(4)?;
-        (right.split(' ').next() == Some("cgroup2")).then(|| PathBuf::from(point))
-    })
+    let table = crate::mount::MountTable::read().ok()?;
+    table.entries.into_iter().find(|e| e.fstype == "cgroup2").map(|e| PathBuf::from(e.mount_point))
 }
 
 /// Remove the lab's cgroups (empty once every lab process is gone),

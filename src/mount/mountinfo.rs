@@ -37,9 +37,11 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
+        let octal = b.get(i + 1..i + 4).filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        // Three octal digits make at most \377 (one byte); "\777" is not an escape.
+        let value = octal.map(|d| d.iter().fold(0u32, |v, c| v * 8 + u32::from(c - b'0'))).filter(|v| *v <= 0xff);
+        if let Some(v) = value {
+            out.push(v as u8);
             i += 4;
         } else {
             out.push(b[i]);
@@ -172,5 +174,50 @@ mod tests {
         assert_eq!(t.mount_of("/srv/bind/file").map(|e| e.id), Some(32));
         assert_eq!(t.mount_of("/srv/binder").map(|e| e.id), Some(22));
         assert_eq!(t.mount_of("/etc/passwd").map(|e| e.id), Some(22));
+    }
+
+    /// How the kernel escapes a path in mountinfo (space, tab, newline, '\\').
+    fn escape(path: &str) -> String {
+        path.chars()
+            .map(|c| match c {
+                ' ' | '\t' | '\n' | '\\' => format!("\\{:03o}", c as u32),
+                c => c.to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn prop_mountinfo() {
+        use proptest::prelude::*;
+        let path = || proptest::string::string_regex("/[a-z \t\n\\\\é0-9._-]{0,24}").unwrap();
+        let strategy = (any::<u32>(), any::<u32>(), path(), path(), any::<Vec<u8>>());
+        crate::property::run(
+            "mountinfo",
+            2000,
+            strategy,
+            |seed| {
+                let t = MountTable::parse(&String::from_utf8_lossy(seed));
+                assert!(!t.entries.is_empty(), "a seed parses");
+            },
+            |(id, major, mp, source, noise): (u32, u32, String, String, Vec<u8>)| {
+                // A line as the kernel writes it reads back exactly.
+                let line = format!("{id} 1 {major}:7 / {} rw,relatime - ext4 {} rw\n", escape(&mp), escape(&source));
+                let t = MountTable::parse(&line);
+                let e = &t.entries[0];
+                assert_eq!((e.id, e.major, e.minor), (id, major, 7));
+                assert_eq!((e.mount_point.as_str(), e.source.as_str()), (mp.as_str(), source.as_str()));
+                assert_eq!(t.top_at(&mp).map(|e| e.id), Some(id));
+                // Any bytes at all: no panic, and whatever parses is queryable.
+                let t = MountTable::parse(&String::from_utf8_lossy(&noise));
+                for e in &t.entries {
+                    let _ = (t.top_at(&e.mount_point), t.below(&e.mount_point), t.mount_of(&e.mount_point));
+                }
+            },
+        );
+    }
+
+    #[test]
+    fn an_octal_escape_above_one_byte_is_kept_as_text() {
+        assert_eq!(unescape("a\\777b\\040c\\12"), "a\\777b c\\12");
     }
 }

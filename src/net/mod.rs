@@ -8,9 +8,11 @@ pub mod arp;
 pub mod error;
 pub mod link;
 pub mod ndisc;
+pub mod neigh;
 pub mod netlink;
 pub mod netns;
 pub mod packet;
+pub mod reply;
 pub mod route;
 pub mod sysctl;
 

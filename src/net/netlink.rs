@@ -75,29 +75,8 @@ impl Rtnl {
                 }
                 return Err(NetError::Request { op: op.to_string(), source: e });
             }
-            let mut offset = 0;
-            while offset < rx.len() {
-                let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rx[offset..])
-                    .map_err(|e| NetError::Decode { op: op.to_string(), why: e.to_string() })?;
-                let len = reply.header.length as usize;
-                if len == 0 {
-                    return Err(NetError::Decode { op: op.to_string(), why: "zero-length message".into() });
-                }
-                offset += (len + 3) & !3;
-                if reply.header.sequence_number != seq {
-                    continue; // a late reply to an earlier request
-                }
-                match reply.payload {
-                    NetlinkPayload::InnerMessage(m) => out.push(m),
-                    NetlinkPayload::Done(_) => return Ok(out),
-                    NetlinkPayload::Error(e) => {
-                        return match e.code {
-                            None => Ok(out), // the ACK
-                            Some(_) => Err(NetError::Request { op: op.to_string(), source: e.to_io() }),
-                        };
-                    }
-                    _ => {}
-                }
+            if super::reply::take(op, &rx, seq, &mut out)? == super::reply::Progress::Done {
+                return Ok(out);
             }
         }
     }

@@ -131,13 +131,8 @@ pub enum Caller {
     Rgmanager,
 }
 
-/// Run one action of `agent` the way Pacemaker invokes it and return the
+/// Run one action of `agent` the way `caller` invokes it and return the
 /// exit code. All results and errors become exit codes here.
-pub fn run(agent: &dyn Agent, action_arg: Option<&str>) -> u8 {
-    run_for(agent, action_arg, Caller::Ocf)
-}
-
-/// [`run`] for a given caller.
 pub fn run_for(agent: &dyn Agent, action_arg: Option<&str>, caller: Caller) -> u8 {
     let spec = agent.spec();
     let Some(arg) = action_arg else {

@@ -10,31 +10,31 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 const EXAMPLES: &[&str] = &["smt-mirror", "mail-active-active", "hsphere-web", "interworx"];
-const RHCS_SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/schemas/rhcs");
+pub(crate) const RHCS_SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/schemas/rhcs");
 
 fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(format!("{name}.toml"))
 }
 
 /// A directory for one test, removed when the test ends.
-struct Scratch {
+pub(crate) struct Scratch {
     dir: PathBuf,
 }
 
 static SCRATCH: AtomicU32 = AtomicU32::new(0);
 
 impl Scratch {
-    fn new(what: &str) -> Scratch {
+    pub(crate) fn new(what: &str) -> Scratch {
         let n = SCRATCH.fetch_add(1, Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("haven-gen-{}-{what}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         Scratch { dir }
     }
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
-    fn write(&self, name: &str, text: &str) -> PathBuf {
+    pub(crate) fn write(&self, name: &str, text: &str) -> PathBuf {
         let p = self.path(name);
         std::fs::write(&p, text).unwrap();
         p
@@ -47,7 +47,7 @@ impl Drop for Scratch {
     }
 }
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
@@ -72,7 +72,7 @@ fn empty_cib(s: &Scratch, name: &str) -> PathBuf {
 
 /// crm_verify must report no error and no warning: rc 0 and an XML
 /// result without <errors>.
-fn assert_verifies(cib: &Path, what: &str) {
+pub(crate) fn assert_verifies(cib: &Path, what: &str) {
     let o = Command::new("crm_verify").arg("--xml-file").arg(cib).arg("--output-as=xml").output().unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -260,7 +260,7 @@ fn semantic(cib: &Path) -> Semantic {
     }
 }
 
-fn assert_same(direct: &Path, loaded: &Path, what: &str) {
+pub(crate) fn assert_same(direct: &Path, loaded: &Path, what: &str) {
     let (a, b) = (semantic(direct), semantic(loaded));
     assert_eq!(a.resources, b.resources, "{what}: resources differ from the direct CIB");
     assert_eq!(a.constraints, b.constraints, "{what}: constraints differ from the direct CIB");
@@ -296,7 +296,7 @@ fn every_example_cib_passes_crm_verify() {
 }
 
 /// Load the crm output of `toml` into a fresh CIB file with the crm shell.
-fn load_crm(s: &Scratch, toml: &Path, tag: &str) -> PathBuf {
+pub(crate) fn load_crm(s: &Scratch, toml: &Path, tag: &str) -> PathBuf {
     // crmsh's own checks look agents up on this machine; haven's lint has
     // checked parameters already, and the agents need not be installed here.
     let home = s.path("home");
@@ -334,7 +334,7 @@ fn every_example_crm_output_loads_into_a_fresh_cib_and_matches() {
 
 /// The words of one line of generated shell, as a POSIX shell splits them
 /// (single quotes and backslashes; the generator uses nothing else).
-fn shell_words(line: &str) -> Vec<String> {
+pub(crate) fn shell_words(line: &str) -> Vec<String> {
     let (mut words, mut cur, mut in_word) = (Vec::new(), String::new(), false);
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
@@ -374,12 +374,16 @@ fn shell_words(line: &str) -> Vec<String> {
 
 /// Run the pcs output of `toml` (with --pcs-force) against a fresh CIB
 /// file that lists the nodes `direct` lists, as a running cluster's does.
-fn load_pcs(s: &Scratch, toml: &Path, direct: &Path, tag: &str) -> PathBuf {
+pub(crate) fn load_pcs(s: &Scratch, toml: &Path, direct: &Path, tag: &str) -> PathBuf {
     // --pcs-force: the agents (haven's, the fence agents) are not installed
     // on this machine; without it the output is the same minus the flags.
     let plain = generate(&["--format", "pcs"], toml);
     let script = generate(&["--format", "pcs", "--pcs-force"], toml);
-    assert_eq!(plain, script.replace(" --force", ""), "{tag}: --pcs-force changes more than the flags");
+    assert_eq!(
+        plain.replace(" --force", ""),
+        script.replace(" --force", ""),
+        "{tag}: --pcs-force changes more than the flags"
+    );
     let cib = empty_cib(s, &format!("{tag}-pcs.xml"));
     let xml = std::fs::read_to_string(direct).unwrap();
     let doc = roxmltree::Document::parse(&xml).unwrap();
@@ -602,7 +606,7 @@ fn rgmanager_params(kind: &str) -> (String, Vec<(String, bool)>) {
 /// The RHCS schema as ccs_update_schema builds it on a node where haven's
 /// agents are installed in /usr/share/cluster: the stock parts with one
 /// element per haven agent (shaped like the stock ones) and its reference.
-fn extended_rhcs_schema(s: &Scratch) -> PathBuf {
+pub(crate) fn extended_rhcs_schema(s: &Scratch) -> PathBuf {
     let part = |name: &str| std::fs::read_to_string(Path::new(RHCS_SCHEMA).join(name)).unwrap();
     let mut elements = String::new();
     let mut refs = String::new();
@@ -691,6 +695,8 @@ name = "c"
 id = "pdu"
 agent = "fence_apc"
 hosts = ["a", "b", "c"]
+# The outlet each node is plugged into: what fence_apc calls the port.
+ports = { a = "1", b = "2", c = "3" }
 params = { ip = "203.0.113.40", username = "apc", password_script = "/etc/haven/pdu-password" }
 
 [[resource]]
@@ -710,6 +716,20 @@ params = { ip = "198.51.100.70", cidr_netmask = 24 }
 [[resource]]
 id = "daemon"
 agent = "lsb:legacy-daemon"
+
+# rgmanager's own lvm and fs elements (the Scalix guide's), named after
+# the resources, with the attributes only rgmanager knows.
+[[resource]]
+id = "mail1lvm"
+agent = "ocf:heartbeat:LVM-activate"
+params = { vgname = "vgmail1", lvname = "lvmail1", vg_access_mode = "tagging" }
+rgmanager = { self_fence = 1 }
+
+[[resource]]
+id = "mail1fs"
+agent = "ocf:heartbeat:Filesystem"
+params = { device = "/dev/vgmail1/lvmail1", directory = "/var/opt/scalix/m1", fstype = "ext3", force_unmount = true }
+rgmanager = { self_fence = 1, fsid = 49388, force_fsck = 0 }
 
 [[resource]]
 id = "lb"
@@ -736,6 +756,10 @@ restart_expire_time = 300
 resources = ["data", "ip", "daemon"]
 
 [[service]]
+name = "mail1"
+resources = ["mail1lvm", "mail1fs"]
+
+[[service]]
 name = "balancer"
 autostart = false
 recovery = "disable"
@@ -755,7 +779,10 @@ fn cluster_conf_with_every_rgmanager_construct_validates() {
     assert!(o.status.success(), "cluster.conf does not validate: {}", text(&o));
     let x = std::fs::read_to_string(&conf).unwrap();
     for want in [
-        "<device name=\"pdu\" port=\"b\"/>",
+        "<device name=\"pdu\" port=\"2\"/>",
+        "<lvm name=\"mail1lvm\" lv_name=\"lvmail1\" vg_name=\"vgmail1\" self_fence=\"1\"/>",
+        "<fs name=\"mail1fs\" device=\"/dev/vgmail1/lvmail1\" mountpoint=\"/var/opt/scalix/m1\" force_unmount=\"1\" fstype=\"ext3\" force_fsck=\"0\" fsid=\"49388\" self_fence=\"1\"/>",
+        "<lvm ref=\"mail1lvm\">\n        <fs ref=\"mail1fs\"/>",
         "exclusive=\"1\" recovery=\"restart\" max_restarts=\"3\" restart_expire_time=\"300\"",
         "autostart=\"0\" exclusive=\"0\" recovery=\"disable\"",
         "<action name=\"status\" depth=\"*\" interval=\"20s\" timeout=\"60s\"/>",
@@ -1154,4 +1181,311 @@ fn syntax_errors_name_file_and_line() {
     let file = s.write("unknown-key.toml", &with("[[resource]]\nid = \"x\"\nagent = \"systemd:x\"\nparms = {}\n"));
     let o = check(&file);
     assert!(String::from_utf8_lossy(&o.stderr).contains("parms"), "{}", text(&o));
+}
+
+// ---------------------------------------------------------------- issue 14
+
+/// A description `--check` must refuse: the finding on `marker`'s line,
+/// tagged `rule`, whose message contains every string in `says`.
+struct Refused {
+    what: &'static str,
+    text: String,
+    marker: &'static str,
+    rule: &'static str,
+    says: Vec<String>,
+}
+
+fn three() -> String {
+    with(
+        "[[resource]]\nid = \"a\"\nagent = \"systemd:a\"\n\n[[resource]]\nid = \"b\"\nagent = \"systemd:b\"\n\n\
+          [[resource]]\nid = \"c\"\nagent = \"systemd:c\"\n",
+    )
+}
+
+fn refused_cases() -> Vec<Refused> {
+    let r = |what, text: String, marker, rule, says: &[&str]| Refused {
+        what,
+        text,
+        marker,
+        rule,
+        says: says.iter().map(|s| s.to_string()).collect(),
+    };
+    let rule_value = |v: &str| {
+        three() + &format!(
+            "\n[[location]]\nresource = \"a\"\n[location.rule]\nscore = 100\n[[location.rule.expression]]\nattribute = \"#uname\"\noperation = \"eq\"\nvalue = \"{v}\"\n"
+        )
+    };
+    vec![
+        r("order a then a (crm_simulate aborted)", three() + "\n[[order]]\nfirst = \"a\"\nthen = \"a\"\n", "first = \"a\"", "order-cycle", &["after itself"]),
+        r(
+            "order cycle a -> b -> c -> a (invalid transition)",
+            three() + "\n[[order]]\nfirst = \"a\"\nthen = \"b\"\n\n[[order]]\nfirst = \"b\"\nthen = \"c\"\n\n[[order]]\nfirst = \"c\"\nthen = \"a\"\n",
+            "first = \"a\"\nthen = \"b\"",
+            "order-cycle",
+            &["a:start -> b:start -> c:start -> a:start"],
+        ),
+        r("order through a group's member order", with("[[order]]\nfirst = \"web\"\nthen = \"ip\"\n"), "first = \"web\"", "order-cycle", &["member order of group site"]),
+        r("self-colocation", with("[[colocation]]\nresource = \"site\"\nwith = \"site\"\n"), "resource = \"site\"\nwith", "colocation-cycle", &["itself"]),
+        r("colocation with its own group", with("[[colocation]]\nresource = \"web\"\nwith = \"site\"\n"), "resource = \"web\"\nwith", "colocation-cycle", &["itself"]),
+        r(
+            "colocation cycle",
+            three() + "\n[[colocation]]\nresource = \"a\"\nwith = \"b\"\n\n[[colocation]]\nresource = \"b\"\nwith = \"a\"\n",
+            "resource = \"a\"\nwith = \"b\"",
+            "colocation-cycle",
+            &["a with b with a"],
+        ),
+        r(
+            "location + colocation leave nowhere to run",
+            three() + "\n[[location]]\nresource = \"a\"\navoid = \"n2\"\n\n[[location]]\nresource = \"b\"\navoid = \"n1\"\n\n[[colocation]]\nresource = \"a\"\nwith = \"b\"\n",
+            "id = \"a\"",
+            "nowhere-to-run",
+            &["can run on no node"],
+        ),
+        r("property name with spaces", with("[properties]\n\"no quorum policy\" = \"stop\"\n"), "\"no quorum policy\"", "invalid-name", &["property name"]),
+        r("meta attribute name with a space", BASE.replace("agent = \"systemd:nginx\"", "agent = \"systemd:nginx\"\nmeta = { \"bad name\" = 1 }"), "meta = { \"bad name\"", "invalid-name", &["meta attribute"]),
+        r("op default name with a space", with("[op_defaults]\n\"bad name\" = \"30s\"\n"), "\"bad name\" = \"30s\"", "invalid-name", &["operation default"]),
+        r("node attribute name with a space", BASE.replacen("name = \"n1\"\n", "name = \"n1\"\nattributes = { \"bad name\" = \"x\" }\n", 1), "attributes = {", "invalid-name", &["node n1 attribute"]),
+        r(
+            "fence parameter name with a space",
+            BASE.replace("sbd = { devices = [\"/dev/sdb1\"] }", "sbd = { devices = [\"/dev/sdb1\"] }\n[[fencing.device]]\nid = \"ipmi\"\nagent = \"fence_ipmilan\"\nhosts = [\"n1\"]\nparams = { \"bad name\" = 1 }"),
+            "params = { \"bad name\"",
+            "invalid-name",
+            &["fence device ipmi parameter"],
+        ),
+        r("misspelt property", with("[properties]\nno-quorum-polcy = \"stop\"\n"), "no-quorum-polcy", "unknown-option", &["did you mean 'no-quorum-policy'"]),
+        r("misspelt resource default", with("[resource_defaults]\nresource-stickyness = 100\n"), "resource-stickyness", "unknown-option", &["did you mean 'resource-stickiness'"]),
+        r("newline in a value", BASE.replace("cidr_netmask = 24 }", "cidr_netmask = 24, nic = \"eth0\\nx\" }"), "nic = ", "invalid-value", &["line break"]),
+        r("tab in a value", BASE.replace("cidr_netmask = 24 }", "cidr_netmask = 24, nic = \"eth0\\tx\" }"), "nic = ", "invalid-value", &["tab"]),
+        r("rule value with a space (crmsh traceback)", rule_value("a b"), "attribute = \"#uname\"", "invalid-value", &["crmsh and pcs"]),
+        r("rule value a(b) (breaks the pcs rule)", rule_value("a(b)"), "attribute = \"#uname\"", "invalid-value", &["crmsh and pcs"]),
+        r(
+            "status operation the agent does not declare",
+            with("[[resource]]\nid = \"lb\"\nagent = \"ocf:haven:director\"\nparams = { configfile = \"/etc/ha.d/ldirectord.cf\" }\n[[resource.op]]\nname = \"status\"\ninterval = \"10s\"\n"),
+            "name = \"status\"",
+            "unknown-operation",
+            &["force = true", "monitor = false"],
+        ),
+        r(
+            "fence device for several nodes without ports",
+            BASE.replace("sbd = { devices = [\"/dev/sdb1\"] }", "[[fencing.device]]\nid = \"pdu\"\nagent = \"fence_apc\"\nhosts = [\"n1\", \"n2\"]\nports = { n1 = \"1\" }\nparams = { ip = \"203.0.113.40\" }"),
+            "id = \"pdu\"",
+            "fence-port",
+            &["no port for n2"],
+        ),
+    ]
+}
+
+#[test]
+fn what_check_passed_before_and_broke_the_tools_is_refused() {
+    let s = Scratch::new("refused");
+    for (n, case) in refused_cases().into_iter().enumerate() {
+        let file = s.write(&format!("case-{n}.toml"), &case.text);
+        let o = check(&file);
+        let out = String::from_utf8_lossy(&o.stdout);
+        let want = format!("{}:{}: ", file.display(), line_of(&case.text, case.marker));
+        let tag = format!("[{}]", case.rule);
+        assert_eq!(o.status.code(), Some(1), "{}: --check must refuse it: {}", case.what, text(&o));
+        let line = out.lines().find(|l| l.starts_with(&want) && l.ends_with(&tag));
+        let line =
+            line.unwrap_or_else(|| panic!("{}: expected a finding {want:?} tagged {tag}; got:\n{out}", case.what));
+        for say in &case.says {
+            assert!(line.contains(say.as_str()), "{}: {say:?} missing from: {line}", case.what);
+        }
+    }
+}
+
+#[test]
+fn order_cycles_name_every_constraint_with_file_and_line() {
+    let s = Scratch::new("cycle-lines");
+    let text = three()
+        + "\n[[order]]\nfirst = \"a\"\nthen = \"b\"\n\n[[order]]\nfirst = \"b\"\nthen = \"c\"\n\n[[order]]\nfirst = \"c\"\nthen = \"a\"\n";
+    let file = s.write("cycle.toml", &text);
+    let out = String::from_utf8_lossy(&check(&file).stdout).into_owned();
+    for marker in ["first = \"a\"", "first = \"b\"", "first = \"c\""] {
+        let at = format!("{}:{}", file.display(), line_of(&text, marker));
+        assert!(out.contains(&at), "{at} missing from:\n{out}");
+    }
+    assert_eq!(out.matches("[order-cycle]").count(), 1, "one cycle, reported once:\n{out}");
+}
+
+#[test]
+fn mistyped_intervals_counts_and_huge_files_are_refused_with_the_line() {
+    let s = Scratch::new("typed");
+    for (what, text, marker, says) in [
+        (
+            "interval abc",
+            with("[[resource.op]]\nname = \"monitor\"\ninterval = \"abc\"\n"),
+            "interval = \"abc\"",
+            "interval",
+        ),
+        (
+            "clone max 0",
+            with("[[clone]]\nid = \"site-clone\"\nresource = \"site\"\nmax = 0\n"),
+            "id = \"site-clone\"",
+            "at least 1",
+        ),
+    ] {
+        let file = s.write("typed.toml", &text);
+        let o = check(&file);
+        let want = format!("{}:{}: ", file.display(), line_of(&text, marker));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{what}: {}", text_of(&o));
+        assert!(err.contains(&want) && err.contains(says), "{what}: {}", text_of(&o));
+    }
+    // 17 MB of anything: refused before it is parsed.
+    let big = s.path("big.toml");
+    std::fs::write(&big, vec![b'x'; 17 << 20]).unwrap();
+    let o = check(&big);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("larger than"), "{}", text_of(&o));
+}
+
+fn text_of(o: &Output) -> String {
+    text(o)
+}
+
+/// The SLES guide's ldirectord setup: no monitor, a status operation (not
+/// in the agent's meta-data, so forced) — written as given, and loaded by
+/// crm_verify, crm and pcs.
+const STATUS_ONLY: &str = r#"[cluster]
+name = "status-only"
+
+[[node]]
+name = "n1"
+
+[[node]]
+name = "n2"
+
+[fencing]
+sbd = { devices = ["/dev/sdb1"] }
+
+[[resource]]
+id = "ip"
+agent = "ocf:haven:vip"
+params = { ip = "198.51.100.7", cidr_netmask = 24 }
+
+[[resource]]
+id = "lb"
+agent = "ocf:haven:director"
+params = { configfile = "/etc/ha.d/ldirectord.cf" }
+monitor = false
+[[resource.op]]
+name = "status"
+interval = "15s"
+timeout = "20s"
+force = true
+
+[[group]]
+id = "balancer"
+resources = ["ip", "lb"]
+"#;
+
+#[test]
+fn monitor_false_and_a_forced_status_operation_are_written_as_given() {
+    let s = Scratch::new("status-only");
+    let toml = s.write("status-only.toml", STATUS_ONLY);
+    let cib = generate(&["--format", "cib"], &toml);
+    let lb = &cib[cib.find("<primitive id=\"lb\"").unwrap()..];
+    let lb = &lb[..lb.find("</primitive>").unwrap()];
+    assert!(lb.contains("name=\"status\" interval=\"15s\"") && !lb.contains("name=\"monitor\""), "{lb}");
+    let pcs = generate(&["--format", "pcs"], &toml);
+    let create = pcs.lines().find(|l| l.contains("resource create lb")).unwrap();
+    assert!(create.ends_with("--force"), "pcs refuses status without --force: {create}");
+    if !need_pacemaker_tools() || !need_tool("crm") || !need_tool("pcs") {
+        return;
+    }
+    let direct = s.write("direct.xml", &cib);
+    assert_verifies(&direct, "status-only");
+    let crm = load_crm(&s, &toml, "status-only");
+    assert_same(&direct, &crm, "status-only (crm)");
+    let pcs = load_pcs(&s, &toml, &direct, "status-only");
+    assert_same(&direct, &pcs, "status-only (pcs)");
+}
+
+/// Values that need quoting in every format (quotes, backslashes, `$`,
+/// parentheses, markup) come back unchanged from crm and pcs.
+#[test]
+fn awkward_values_survive_crm_and_pcs() {
+    if !need_pacemaker_tools() || !need_tool("crm") || !need_tool("pcs") {
+        return;
+    }
+    let s = Scratch::new("awkward");
+    let text = BASE.replace(
+        "agent = \"systemd:nginx\"",
+        "agent = \"ocf:heartbeat:Dummy\"\nparams = { state = \"/run/a(b) 'c' \\\"d\\\" $x \\\\ <&> #e\" }\nmeta = { description = \"a(b); rm -rf /\" }",
+    );
+    let toml = s.write("awkward.toml", &text);
+    let direct = s.write("direct.xml", &generate(&["--format", "cib"], &toml));
+    assert_verifies(&direct, "awkward");
+    let crm = load_crm(&s, &toml, "awkward");
+    assert_same(&direct, &crm, "awkward (crm)");
+    let pcs = load_pcs(&s, &toml, &direct, "awkward");
+    assert_same(&direct, &pcs, "awkward (pcs)");
+}
+
+#[test]
+fn a_source_name_with_dashes_gives_well_formed_xml() {
+    let s = Scratch::new("dashes");
+    let toml = s.write("web---v2.toml", BASE);
+    let cib = generate(&["--format", "cib"], &toml);
+    assert!(cib.contains("web- - -v2.toml"), "{}", &cib[..200]);
+    roxmltree::Document::parse(&cib).expect("the CIB is well-formed");
+    if need_tool("crm_verify") {
+        assert_verifies(&s.write("web---v2.xml", &cib), "web---v2");
+    }
+    let rhcs = s.write("rhcs---v2.toml", RHCS_EVERYTHING);
+    let conf = generate(&["--format", "cluster.conf"], &rhcs);
+    roxmltree::Document::parse(&conf).expect("cluster.conf is well-formed");
+}
+
+/// 200 nodes, 1,000 services in restricted failover domains of 3 nodes:
+/// one rule per service, not one -INFINITY location per outside node.
+#[test]
+fn restricted_domains_scale_with_services_not_nodes_times_services() {
+    let s = Scratch::new("scale");
+    let toml = s.write("scale.toml", &scale_description(200, 1000));
+    let cib = generate(&["--format", "cib"], &toml);
+    let locations = cib.matches("<rsc_location ").count();
+    assert!(locations <= 4 * 1000, "{locations} rsc_location elements");
+    assert!(cib.len() < 2_000_000, "CIB of {} bytes", cib.len());
+    if need_tool("crm_verify") {
+        assert_verifies(&s.write("scale.xml", &cib), "scale");
+    }
+    let conf = generate(&["--format", "cluster.conf"], &toml);
+    assert!(conf.matches("<service ").count() == 1000);
+}
+
+/// The scale bench's description (bench/generate.py writes the same one):
+/// `nodes` nodes with one IPMI board each, failover domains of 3 nodes
+/// (ordered, restricted), `services` services of an address and a script.
+fn scale_description(nodes: usize, services: usize) -> String {
+    let mut t = String::from("[cluster]\nname = \"scale\"\nstacks = [\"pacemaker\", \"rhcs\"]\n");
+    for n in 1..=nodes {
+        t += &format!("\n[[node]]\nname = \"node{n}\"\n");
+    }
+    for n in 1..=nodes {
+        t += &format!(
+            "\n[[fencing.device]]\nid = \"ipmi{n}\"\nagent = \"fence_ipmilan\"\nhosts = [\"node{n}\"]\nparams = {{ ip = \"203.0.113.{}\", username = \"fence\" }}\n",
+            n % 250 + 1
+        );
+    }
+    let domains = nodes / 2;
+    for d in 0..domains {
+        let m: Vec<String> =
+            (0..3).map(|k| format!("{{ name = \"node{}\", priority = {} }}", (d * 2 + k) % nodes + 1, k + 1)).collect();
+        t += &format!(
+            "\n[[failover_domain]]\nname = \"dom{d}\"\nordered = true\nrestricted = true\nnodes = [{}]\n",
+            m.join(", ")
+        );
+    }
+    for i in 0..services {
+        let ip = format!("2001:db8::{:x}", i + 1);
+        t += &format!(
+            "\n[[resource]]\nid = \"ip{i}\"\nagent = \"ocf:haven:vip\"\nparams = {{ ip = \"{ip}\", cidr_netmask = 64 }}\n\n\
+             [[resource]]\nid = \"app{i}\"\nagent = \"lsb:app{i}\"\n\n\
+             [[service]]\nname = \"svc{i}\"\ndomain = \"dom{}\"\nrecovery = \"relocate\"\nresources = [\"ip{i}\", \"app{i}\"]\n",
+            i % domains
+        );
+    }
+    t
 }

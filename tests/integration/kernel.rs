@@ -178,7 +178,10 @@ mod guest {
 
     const NFS_SERVER: &str = "198.51.100.1";
     const NFS_CLIENT: &str = "198.51.100.2";
+    /// The NFSv4 pseudo-root (fsid=0) and an NFSv3 export (fsid=3), each
+    /// a tmpfs of its own.
     const EXPORT: &str = "/srv/haven-nfs-export";
+    const EXPORT_V3: &str = "/srv/haven-nfs-v3";
 
     struct NfsServer {
         ns: Netns,
@@ -192,9 +195,11 @@ mod guest {
             let ns = Netns::new();
             let client = Netns::new();
             veth(&ns, "s0", &[&format!("{NFS_SERVER}/24")], &client, "c0", &[&format!("{NFS_CLIENT}/24")]);
-            std::fs::create_dir_all(EXPORT).unwrap();
-            if !run(&["mountpoint", "-q", EXPORT]).status.success() {
-                sh(&["mount", "-t", "tmpfs", "-o", "size=64m", "haven-nfs", EXPORT]);
+            for dir in [EXPORT, EXPORT_V3] {
+                std::fs::create_dir_all(dir).unwrap();
+                if !run(&["mountpoint", "-q", dir]).status.success() {
+                    sh(&["mount", "-t", "tmpfs", "-o", "size=64m", "haven-nfs", dir]);
+                }
             }
             let rpcbind = Command::new("ip").args(["netns", "exec", &ns.name, "rpcbind", "-f", "-w"]).spawn().unwrap();
             let mut s = NfsServer { ns, client, daemons: vec![Reaped(rpcbind)] };
@@ -206,8 +211,18 @@ mod guest {
                 &format!("198.51.100.0/24:{EXPORT}"),
             ]);
             assert!(o.status.success(), "exportfs: {}", String::from_utf8_lossy(&o.stderr));
+            let o = s.ns.exec(&[
+                "exportfs",
+                "-o",
+                "rw,sync,no_root_squash,no_subtree_check,insecure,fsid=3",
+                &format!("198.51.100.0/24:{EXPORT_V3}"),
+            ]);
+            assert!(o.status.success(), "exportfs: {}", String::from_utf8_lossy(&o.stderr));
+            // mountd answers MNT only where it sees the nfsd filesystem
+            // mounted (its own mount namespace, from `ip netns exec`).
             let mountd = Command::new("ip")
-                .args(["netns", "exec", &s.ns.name, "rpc.mountd", "-F", "-p", "20048"])
+                .args(["netns", "exec", &s.ns.name, "sh", "-c"])
+                .arg("mountpoint -q /proc/fs/nfsd || mount -t nfsd nfsd /proc/fs/nfsd; exec rpc.mountd -F -p 20048")
                 .spawn()
                 .unwrap();
             s.daemons.push(Reaped(mountd));
@@ -215,16 +230,30 @@ mod guest {
             s
         }
 
-        /// rpc.nfsd N in the server's namespace (0: the server dies), with
-        /// a short NFSv4 grace period so the test does not wait 90 s.
+        /// The server's nfsd control filesystem, mounted from inside its
+        /// network namespace but in the guest's own mount namespace: nfsd
+        /// shuts down when that mount goes, so it must outlive any one
+        /// `ip netns exec` (whose private mount namespace dies with it).
+        fn nfsd_dir(&self) -> String {
+            format!("/run/haven-nfsd-{}", self.ns.name)
+        }
+
+        /// N nfsd threads in the server's namespace (0: the server dies;
+        /// what `rpc.nfsd N` does), with a short NFSv4 grace period so the
+        /// test does not wait 90 s.
         fn threads(&self, n: u32) {
             let script = format!(
-                "mountpoint -q /proc/fs/nfsd || mount -t nfsd nfsd /proc/fs/nfsd; \
-                 if [ {n} -gt 0 ]; then echo 10 > /proc/fs/nfsd/nfsv4gracetime; echo 10 > /proc/fs/nfsd/nfsv4leasetime; fi; \
-                 rpc.nfsd {n}"
+                "set -e; d={d}; mkdir -p $d; mountpoint -q $d || mount -t nfsd nfsd $d; \
+                 echo 10 > $d/nfsv4gracetime 2>/dev/null || :; echo 10 > $d/nfsv4leasetime 2>/dev/null || :; \
+                 echo {n} > $d/threads",
+                d = self.nfsd_dir()
             );
-            let o = self.ns.exec(&["sh", "-c", &script]);
-            assert!(o.status.success(), "rpc.nfsd {n}: {}", String::from_utf8_lossy(&o.stderr));
+            let o = Command::new("nsenter")
+                .arg(format!("--net=/run/netns/{}", self.ns.name))
+                .args(["--", "sh", "-c", &script])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "nfsd threads {n}: {}", String::from_utf8_lossy(&o.stderr));
         }
 
         fn link(&self, up: bool) {
@@ -234,14 +263,14 @@ mod guest {
 
     impl Drop for NfsServer {
         fn drop(&mut self) {
-            let _ = self.ns.exec(&[
-                "sh",
-                "-c",
-                "mountpoint -q /proc/fs/nfsd || mount -t nfsd nfsd /proc/fs/nfsd; rpc.nfsd 0",
-            ]);
+            let d = self.nfsd_dir();
+            let _ = std::fs::write(format!("{d}/threads"), "0");
+            let _ = run(&["umount", &d]);
+            let _ = std::fs::remove_dir(&d);
             let _ = self.ns.exec(&["exportfs", "-ua"]);
             self.daemons.clear();
             let _ = run(&["umount", "-l", EXPORT]);
+            let _ = run(&["umount", "-l", EXPORT_V3]);
         }
     }
 
@@ -321,11 +350,11 @@ mod guest {
         timed(&format!("{fstype} start after the server came back"), || r.expect("start", 0));
         r.expect_monitor(20, 0);
         srv.threads(0);
-        monitors_on_dead_server(&r, "rpc.nfsd 0", fstype);
+        monitors_on_dead_server(&r, "nfsd threads 0", fstype);
         let t = Instant::now();
         let o = r.action("stop");
         println!(
-            "kernel test {fstype} dead server (rpc.nfsd 0) stop: exit {} in {:.1} s",
+            "kernel test {fstype} dead server (nfsd threads 0) stop: exit {} in {:.1} s",
             o.code,
             t.elapsed().as_secs_f64()
         );
@@ -340,7 +369,7 @@ mod guest {
         if !here() {
             return;
         }
-        timed("NFSv3 in all", || nfs_round("nfs", &format!("{NFS_SERVER}:{EXPORT}")));
+        timed("NFSv3 in all", || nfs_round("nfs", &format!("{NFS_SERVER}:{EXPORT_V3}")));
         timed("NFSv4 in all", || nfs_round("nfs4", &format!("{NFS_SERVER}:/")));
     }
 }
@@ -356,20 +385,59 @@ mod ipvs {
     const VIP: &str = "198.51.100.10";
     const BYSTANDER: &str = "198.51.100.99:80";
 
-    const SERVER_PY: &str = r#"
-import socketserver, sys, threading
-name = sys.argv[1]
-class Hello(socketserver.BaseRequestHandler):
-    def handle(self):
-        self.request.sendall(("hello from " + name + "\n").encode())
-class T(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-servers = [T(("0.0.0.0", p), Hello) for p in (80, 81, 82)]
-for s in servers[1:]:
-    threading.Thread(target=s.serve_forever, daemon=True).start()
-servers[0].serve_forever()
-"#;
+    /// A real server's service, served from a thread of this test that
+    /// entered the server's namespace: "hello from NAME" on ports 80, 81
+    /// and 82 until stopped (its listeners close: connections are refused).
+    struct Hello {
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl Hello {
+        fn start(ns: &Netns, name: &str) -> Hello {
+            use std::sync::atomic::Ordering;
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let (path, name, flag) = (format!("/run/netns/{}", ns.name), name.to_string(), stop.clone());
+            let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+            let thread = std::thread::spawn(move || {
+                let f = std::fs::File::open(&path).expect("open the real server's namespace");
+                nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).expect("enter the real server's namespace");
+                let listeners: Vec<std::net::TcpListener> = [80, 81, 82]
+                    .iter()
+                    .map(|p| {
+                        let l = std::net::TcpListener::bind(("0.0.0.0", *p)).expect("listen");
+                        l.set_nonblocking(true).expect("nonblocking");
+                        l
+                    })
+                    .collect();
+                let _ = ready_tx.send(());
+                while !flag.load(Ordering::SeqCst) {
+                    let mut idle = true;
+                    for l in &listeners {
+                        if let Ok((mut c, _)) = l.accept() {
+                            idle = false;
+                            let _ = c.set_nonblocking(false);
+                            let _ = std::io::Write::write_all(&mut c, format!("hello from {name}\n").as_bytes());
+                        }
+                    }
+                    if idle {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+            });
+            ready_rx.recv_timeout(Duration::from_secs(30)).expect("the real server listens");
+            Hello { stop, thread: Some(thread) }
+        }
+    }
+
+    impl Drop for Hello {
+        fn drop(&mut self) {
+            self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
 
     fn config() -> String {
         let reals = |port: u16, method: &str| {
@@ -466,7 +534,7 @@ servers[0].serve_forever()
         reals: Vec<Netns>,
         lan_client: Netns,
         far_client: Netns,
-        servers: Vec<Option<Reaped>>,
+        servers: Vec<Option<Hello>>,
         dir: std::path::PathBuf,
     }
 
@@ -490,7 +558,6 @@ servers[0].serve_forever()
             join(&lan_client, "pc", "198.51.100.100/24");
             let dir = std::env::temp_dir().join(format!("haven-kernel-ipvs-{}", std::process::id()));
             std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(dir.join("server.py"), SERVER_PY).unwrap();
             let mut reals = Vec::new();
             for i in 11..=14u8 {
                 let rs = Netns::new();
@@ -506,14 +573,8 @@ servers[0].serve_forever()
             }
             let mut lab = Lab { _lan: lan, director, reals, lan_client, far_client, servers: Vec::new(), dir };
             for i in 0..4 {
-                let name = format!("rs{}", i + 1);
-                let child = Command::new("ip")
-                    .args(["netns", "exec", &lab.reals[i].name, "python3"])
-                    .arg(lab.dir.join("server.py"))
-                    .arg(&name)
-                    .spawn()
-                    .unwrap();
-                lab.servers.push(Some(Reaped(child)));
+                let hello = Hello::start(&lab.reals[i], &format!("rs{}", i + 1));
+                lab.servers.push(Some(hello));
             }
             lab
         }

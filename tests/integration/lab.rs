@@ -8,10 +8,10 @@
 
 use crate::common::*;
 use haven::lab::cluster::Snapshot;
+use haven::lab::watch::{self, Held};
 use std::net::SocketAddr;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/lab-web.toml");
@@ -125,53 +125,36 @@ fn holders(nodes: &[&str], ip: &str, dev: Option<&str>) -> Vec<String> {
         .collect()
 }
 
-/// Samples the VIP's holders every 100 ms until dropped; the most it ever
-/// saw at once.
-struct Watch {
-    stop: Arc<AtomicBool>,
-    most: Arc<AtomicUsize>,
-    handle: Option<std::thread::JoinHandle<()>>,
+/// The invariant watcher of a scenario: from the host, every 25 ms, none of
+/// `what` is held by two of `nodes` at once.
+fn watch_over(nodes: &[&str], what: Vec<Held>) -> watch::Watch {
+    watch::Watch::start(nodes, what)
 }
 
-impl Watch {
-    fn start() -> Watch {
-        Watch::start_for(&NODES, &[VIP], None)
-    }
-
-    /// Watch every address of `ips` on `nodes` (on `dev` only, when given).
-    fn start_for(nodes: &[&'static str], ips: &[&'static str], dev: Option<&'static str>) -> Watch {
-        let (nodes, ips) = (nodes.to_vec(), ips.to_vec());
-        let stop = Arc::new(AtomicBool::new(false));
-        let most = Arc::new(AtomicUsize::new(0));
-        let (s, m) = (stop.clone(), most.clone());
-        let handle = std::thread::spawn(move || {
-            let started = Instant::now();
-            while !s.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(240) {
-                for ip in &ips {
-                    let h = holders(&nodes, ip, dev);
-                    if h.len() > 1 {
-                        eprintln!("{ip} on several nodes at once: {h:?}");
-                    }
-                    m.fetch_max(h.len(), Ordering::SeqCst);
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        });
-        Watch { stop, most, handle: Some(handle) }
-    }
-
-    fn most(&self) -> usize {
-        self.most.load(Ordering::SeqCst)
+/// Stop the watcher; a violation fails the test with the timeline.
+fn judge(w: watch::Watch) {
+    let v = w.finish();
+    eprintln!("invariant watcher: {}", v.summary());
+    if let Err(e) = v.check() {
+        panic!("invariant broken:\n{e}");
     }
 }
 
-impl Drop for Watch {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
+fn addr(ip: &str, dev: Option<&str>) -> Held {
+    Held::Addr { ip: ip.parse().expect("ip"), dev: dev.map(String::from) }
+}
+
+fn mount(dir: &str) -> Held {
+    Held::Mount { dir: dir.into() }
+}
+
+fn process(pattern: &str) -> Held {
+    Held::Process { pattern: pattern.into() }
+}
+
+/// lab-web: the VIP, the site's ext4 volume and its web server.
+fn web_invariants() -> Vec<Held> {
+    vec![addr(VIP, None), mount("/srv/web"), process(&format!("http.server --bind {VIP}"))]
 }
 
 fn client_get() -> Result<String, String> {
@@ -225,7 +208,7 @@ fn lab_runs_the_web_example_and_fails_over() {
         return;
     }
     let lab = Lab::up(&[]);
-    let watch = Watch::start();
+    let watch = watch_over(&NODES, web_invariants());
 
     // Where the description says: the site group prefers lab1.
     let s = any_snapshot().expect("crm_mon answers");
@@ -297,8 +280,7 @@ fn lab_runs_the_web_example_and_fails_over() {
     assert!(rejoined, "lab1 did not rejoin after fencing rebooted it");
     assert_eq!(vip_holders(), vec![new_home.clone()]);
     assert!(client_get().is_ok());
-    assert_eq!(watch.most(), 1, "the VIP was on several nodes at once");
-    drop(watch);
+    judge(watch);
 
     // Down removes everything, and says so again when run twice.
     let pids = pids_of_lab();
@@ -390,7 +372,17 @@ fn lab_runs_mail_active_active_and_fails_an_instance_over() {
     const NODES2: [&str; 2] = ["nodea", "nodeb"];
     let (ip1, ip2) = ("198.51.100.21", "198.51.100.22");
     let lab = Lab::up_with(&example("mail-active-active.toml"), &[]);
-    let watch = Watch::start_for(&NODES2, &[ip1, ip2], None);
+    let watch = watch_over(
+        &NODES2,
+        vec![
+            addr(ip1, None),
+            addr(ip2, None),
+            mount("/var/opt/scalix/m1"),
+            mount("/var/opt/scalix/m2"),
+            process(&format!("http.server --bind {ip1}")),
+            process(&format!("http.server --bind {ip2}")),
+        ],
+    );
 
     // Where the description says: mail1 on nodea, mail2 on nodeb (their
     // failover domains' first node), each with its address and volume.
@@ -468,8 +460,7 @@ fn lab_runs_mail_active_active_and_fails_an_instance_over() {
     runs_on(&s, &["mail1-fs", "mail1-ip", "mail1-instance"], &["nodea"]);
     assert_eq!(s.where_is("mail2-instance"), vec!["nodeb".to_string()], "mail2 untouched");
     assert_eq!(client_body(&url2).as_deref(), Some("mail2.example.com\n"));
-    assert_eq!(watch.most(), 1, "an instance address was on both nodes at once");
-    drop(watch);
+    judge(watch);
     drop(lab);
     assert_eq!(leftovers(), Vec::<String>::new());
     assert!(!std::path::Path::new("/var/opt/scalix").exists(), "the lab's mount points are gone");
@@ -485,7 +476,7 @@ fn lab_runs_the_smt_mirror_with_its_director_and_loses_a_mirror() {
     let lab = Lab::up_with(&example("smt-mirror.toml"), &[]);
     // The director's address on eth0: only ever on one node (the real
     // servers hold it on lo, without ARP, as LVS-DR has them).
-    let watch = Watch::start_for(&NODES3, &[SVC], Some("eth0"));
+    let watch = watch_over(&NODES3, vec![addr(SVC, Some("eth0")), process("director run")]);
 
     // Where the description says: the mirror group on node1 and node2, never
     // node3; the address and the director on node3 only.
@@ -536,8 +527,7 @@ fn lab_runs_the_smt_mirror_with_its_director_and_loses_a_mirror() {
     assert_eq!(s.where_is("director"), vec!["node3".to_string()]);
     assert!(mounted("node2", "/smt"), "the cloned filesystem stays mounted on the surviving mirror node");
     assert!(!mounted("node3", "/smt"), "and never on the director's node");
-    assert_eq!(watch.most(), 1, "the service address was on several nodes' eth0 at once");
-    drop(watch);
+    judge(watch);
     drop(lab);
     assert_eq!(leftovers(), Vec::<String>::new());
     assert!(!std::path::Path::new("/smt").exists(), "the lab's mount point is gone");
@@ -551,7 +541,7 @@ fn lab_runs_hsphere_web_and_promotes_a_new_master() {
     const WEBS: [&str; 3] = ["web1", "web2", "web3"];
     const MASTER_IP: &str = "198.51.100.40";
     let lab = Lab::up_with(&example("hsphere-web.toml"), &[]);
-    let watch = Watch::start_for(&WEBS, &[MASTER_IP], None);
+    let watch = watch_over(&WEBS, vec![addr(MASTER_IP, None)]);
 
     // Where the description says: content and instance everywhere, the
     // master (promoted) on web1 with the master's address.
@@ -600,8 +590,7 @@ fn lab_runs_hsphere_web_and_promotes_a_new_master() {
     for survivor in ["web2", "web3"] {
         assert!(mounted(survivor, "/hsphere"), "the shared content stays mounted on {survivor}");
     }
-    assert_eq!(watch.most(), 1, "the master's address was on several nodes at once");
-    drop(watch);
+    judge(watch);
     drop(lab);
     assert_eq!(leftovers(), Vec::<String>::new());
 }
@@ -614,7 +603,7 @@ fn lab_runs_interworx_and_loses_a_web_node() {
     const IW: [&str; 3] = ["cm", "node1", "node2"];
     const PUBLIC: &str = "198.51.100.60";
     let lab = Lab::up_with(&example("interworx.toml"), &[]);
-    let watch = Watch::start_for(&IW, &[PUBLIC], Some("eth0"));
+    let watch = watch_over(&IW, vec![addr(PUBLIC, Some("eth0")), process("director run")]);
 
     // The manager's group on cm, the node stack on node1 and node2.
     let s = snapshot_of(&IW).expect("crm_mon answers");
@@ -644,8 +633,259 @@ fn lab_runs_interworx_and_loses_a_web_node() {
     assert!(mounted("node1", "/home"), "/home stays mounted on the surviving node");
     let s = snapshot_of(&["cm", "node1"]).expect("crm_mon answers");
     assert_eq!(s.where_is("director"), vec!["cm".to_string()]);
-    assert_eq!(watch.most(), 1, "the public address was on several nodes' eth0 at once");
-    drop(watch);
+    judge(watch);
     drop(lab);
     assert_eq!(leftovers(), Vec::<String>::new());
+}
+
+// --- failure scenarios: several in one lab, healed between them ------------
+
+/// One example's service as the scenarios see it: its nodes, the address
+/// clients use, and what may never be on two nodes.
+struct Service {
+    nodes: &'static [&'static str],
+    ip: &'static str,
+    invariants: fn() -> Vec<Held>,
+    /// The group or resource a manual move moves (none: standby only).
+    movable: Option<&'static str>,
+}
+
+impl Service {
+    fn target(&self) -> String {
+        format!("{}:80", self.ip)
+    }
+
+    /// The node holding the service address (waits for exactly one).
+    fn home(&self) -> String {
+        let mut h = Vec::new();
+        let found = wait_for(Duration::from_secs(30), || {
+            h = holders(self.nodes, self.ip, Some("eth0"));
+            h.len() == 1
+        });
+        assert!(found, "{} is not on exactly one node: {h:?}", self.ip);
+        h.remove(0)
+    }
+
+    fn others(&self, but: &[&str]) -> Vec<&'static str> {
+        self.nodes.iter().copied().filter(|n| !but.contains(n)).collect()
+    }
+
+    fn answers(&self) -> bool {
+        let addr: SocketAddr = self.target().parse().expect("addr");
+        haven::lab::client::request(addr, Duration::from_secs(2)).is_ok_and(|r| r.is_ok())
+    }
+
+    /// Every node online, nothing pending, and the service answering.
+    fn wait_whole(&self, what: &str) {
+        let all: Vec<String> = self.nodes.iter().map(|n| n.to_string()).collect();
+        let whole = wait_for(Duration::from_secs(90), || {
+            snapshot_of(self.nodes).is_some_and(|s| s.formed(&all) && s.settled()) && self.answers()
+        });
+        let state = lab(&["status"]);
+        assert!(whole, "the cluster did not return whole after {what}:\n{}", String::from_utf8_lossy(&state.stdout));
+    }
+}
+
+/// The time from `since` until the client gets an answer through the service.
+fn until_answer(svc: &Service, since: Instant, limit: Duration) -> f64 {
+    let addr: SocketAddr = svc.target().parse().expect("addr");
+    match haven::lab::client::first_answer(addr, since, limit).expect("client namespace") {
+        Some(t) => t.as_secs_f64(),
+        None => panic!("{} did not answer within {} s", svc.target(), limit.as_secs()),
+    }
+}
+
+/// The pids of a node's corosync and pacemakerd (they change when it is
+/// fenced: powered off and booted again).
+fn daemons_of(node: &str) -> Vec<i64> {
+    let text = std::fs::read_to_string("/var/lib/haven-lab/state.json").unwrap_or_default();
+    let st: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    st["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| n["name"] == node)
+        .flat_map(|n| n["daemons"].as_array().into_iter().flatten().filter_map(|d| d["pid"].as_i64()))
+        .collect()
+}
+
+fn crm_mon_text(nodes: &[&str]) -> String {
+    nodes
+        .iter()
+        .map(|n| lab(&["exec", n, "--", "crm_mon", "-1"]))
+        .find(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// A partition or corosync crash of the service's node: the others fence it
+/// and take over; it comes back (fence_haven's reboot) and the cluster is
+/// whole again. Returns the seconds to the client's first answer.
+fn node_lost(svc: &Service, how: &str) -> f64 {
+    let home = svc.home();
+    let before = daemons_of(&home);
+    let others = svc.others(&[&home]);
+    let failed = Instant::now();
+    lab_ok(&["fail", &home, how]);
+    // A node whose corosync died keeps its resources until it is fenced:
+    // the time is until the service answers from another node.
+    let taken =
+        wait_for(Duration::from_secs(90), || holders(&others, svc.ip, Some("eth0")).len() == 1 && svc.answers());
+    let secs = failed.elapsed().as_secs_f64();
+    assert!(taken, "not taken over by one of {others:?} after {how} of {home}");
+    // Fenced: powered off and booted again (new daemons), never serving
+    // after it (the watcher checks the address, volume and service).
+    let fenced = wait_for(Duration::from_secs(60), || {
+        let now = daemons_of(&home);
+        !now.is_empty() && now.iter().all(|p| !before.contains(p))
+    });
+    assert!(fenced, "{home} was not fenced (rebooted) after {how}");
+    svc.wait_whole(&format!("{how} of {home}"));
+    secs
+}
+
+/// The fence device of the service's node fails, then the node is cut off:
+/// nothing starts elsewhere while its fate is unknown, crm_mon says why;
+/// once the device works again the node is fenced and the service starts
+/// elsewhere. Returns the seconds from the repair to the first answer.
+fn fence_fails(svc: &Service) -> f64 {
+    let home = svc.home();
+    let others = svc.others(&[&home]);
+    lab_ok(&["fail", &home, "fencing"]);
+    lab_ok(&["fail", &home, "cut"]);
+    let unknown = Instant::now();
+    let mut said = String::new();
+    while unknown.elapsed() < Duration::from_secs(12) {
+        let h = holders(&others, svc.ip, Some("eth0"));
+        assert!(h.is_empty(), "{} started on {h:?} while {home}'s fate was unknown", svc.ip);
+        if said.is_empty() {
+            let text = crm_mon_text(&others);
+            if text.contains("UNCLEAN") {
+                said = text;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    if said.is_empty() {
+        said = crm_mon_text(&others);
+    }
+    let why: Vec<&str> = said.lines().filter(|l| l.contains("UNCLEAN") || l.contains("fenc")).collect();
+    eprintln!("crm_mon while fencing {home} fails:\n{}", why.join("\n"));
+    assert!(said.contains(&format!("{home}: UNCLEAN")), "crm_mon says why nothing moves:\n{said}");
+    let repaired = Instant::now();
+    assert!(haven::lab::fence::repair(&home), "the fence device of {home} was broken");
+    let secs = until_answer(svc, repaired, Duration::from_secs(90));
+    assert_eq!(holders(&others, svc.ip, Some("eth0")).len(), 1, "started on one of {others:?}");
+    svc.wait_whole(&format!("the fence failure of {home}"));
+    secs
+}
+
+/// The service's node powered off, and another right after (recovery under
+/// way): the last node has no quorum and runs nothing; both return and the
+/// service with them. Returns the seconds from the heal to the first answer.
+fn second_node_lost(svc: &Service) -> f64 {
+    let home = svc.home();
+    let second = svc.others(&[&home])[0];
+    let last = svc.others(&[&home, second]);
+    lab_ok(&["fail", &home, "poweroff"]);
+    std::thread::sleep(Duration::from_millis(300));
+    lab_ok(&["fail", second, "poweroff"]);
+    let stopped = wait_for(Duration::from_secs(30), || {
+        holders(&last, svc.ip, Some("eth0")).is_empty() && crm_mon_text(&last).contains("WITHOUT quorum")
+    });
+    assert!(stopped, "{last:?} without quorum still serve or do not say so:\n{}", crm_mon_text(&last));
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(holders(&last, svc.ip, Some("eth0")).is_empty(), "an inquorate node started the service");
+    let healed = Instant::now();
+    lab_ok(&["heal", &home]);
+    lab_ok(&["heal", second]);
+    let secs = until_answer(svc, healed, Duration::from_secs(90));
+    svc.wait_whole("the loss of two nodes");
+    secs
+}
+
+/// Standby of the service's node, then back; the seconds until the client
+/// is answered from the new node.
+fn standby(svc: &Service) -> f64 {
+    let home = svc.home();
+    let admin = svc.others(&[&home])[0];
+    let asked = Instant::now();
+    lab_ok(&["exec", admin, "--", "crm_attribute", "--node", &home, "--name", "standby", "--update", "on"]);
+    let moved = wait_for(Duration::from_secs(60), || {
+        let h = holders(svc.nodes, svc.ip, Some("eth0"));
+        h.len() == 1 && h[0] != home && svc.answers()
+    });
+    assert!(moved, "the service did not leave {home} in standby");
+    let secs = asked.elapsed().as_secs_f64();
+    lab_ok(&["exec", admin, "--", "crm_attribute", "--node", &home, "--name", "standby", "--delete"]);
+    svc.wait_whole(&format!("unstandby of {home}"));
+    secs
+}
+
+/// A manual move to another node and the constraint cleared again.
+fn manual_move(svc: &Service, rsc: &str) -> f64 {
+    let home = svc.home();
+    let to = svc.others(&[&home])[0];
+    let asked = Instant::now();
+    lab_ok(&["exec", to, "--", "crm_resource", "--move", "--resource", rsc, "--node", to]);
+    let moved = wait_for(Duration::from_secs(60), || {
+        holders(svc.nodes, svc.ip, Some("eth0")) == [to.to_string()] && svc.answers()
+    });
+    assert!(moved, "{rsc} did not move to {to}");
+    let secs = asked.elapsed().as_secs_f64();
+    lab_ok(&["exec", to, "--", "crm_resource", "--clear", "--resource", rsc]);
+    svc.wait_whole(&format!("the move of {rsc}"));
+    secs
+}
+
+/// Every scenario in sequence in one lab of `example`, under one watcher.
+fn run_scenarios(example: &str, svc: &Service) {
+    let total = Instant::now();
+    let lab = Lab::up_with(example, &[]);
+    let name = std::path::Path::new(example).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let watch = watch_over(svc.nodes, (svc.invariants)());
+    assert!(svc.answers(), "the service answers before any failure");
+    let mut times: Vec<(&str, f64)> = Vec::new();
+    let mut step = |what: &'static str, f: &dyn Fn() -> f64| {
+        let t = Instant::now();
+        let secs = f();
+        eprintln!("SCENARIO {name}: {what}: {secs:.2} s (step {:.1} s)", t.elapsed().as_secs_f64());
+        times.push((what, secs));
+    };
+    step("cut of the service node -> fenced, answered elsewhere", &|| node_lost(svc, "cut"));
+    step("killcoro on the service node -> fenced, answered elsewhere", &|| node_lost(svc, "killcoro"));
+    step("fence device fails, then works -> answered after the repair", &|| fence_fails(svc));
+    step("second node lost during recovery -> quorum lost, answered after the heal", &|| second_node_lost(svc));
+    step("standby of the service node -> answered elsewhere", &|| standby(svc));
+    if let Some(rsc) = svc.movable {
+        step("manual move -> answered on the new node", &|| manual_move(svc, rsc));
+    }
+    judge(watch);
+    drop(lab);
+    eprintln!("SCENARIOS {name}: {} in {:.1} s with lab up and down", times.len(), total.elapsed().as_secs_f64());
+    for (what, secs) in &times {
+        eprintln!("  {secs:6.2} s  {what}");
+    }
+    assert_eq!(leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn lab_web_survives_partitions_fence_failures_and_moves() {
+    if !lab_prereqs() {
+        return;
+    }
+    let svc = Service { nodes: &NODES, ip: VIP, invariants: web_invariants, movable: Some("site") };
+    run_scenarios(EXAMPLE, &svc);
+}
+
+#[test]
+fn hsphere_web_survives_partitions_fence_failures_and_standby() {
+    if !deployment_prereqs() {
+        return;
+    }
+    fn master() -> Vec<Held> {
+        vec![addr("198.51.100.40", None)]
+    }
+    let svc = Service { nodes: &["web1", "web2", "web3"], ip: "198.51.100.40", invariants: master, movable: None };
+    run_scenarios(&example("hsphere-web.toml"), &svc);
 }
