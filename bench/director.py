@@ -447,13 +447,15 @@ def ldirectord_bench(lab: Lab, cfg: Path, n: int, standin: Path | None, cap: flo
                 done = count - (k - 1) * n
                 what = "startup" if k == 1 else "round 2"
                 ncalls = sum(1 for _ in open(calls)) if standin else None
-                if k == 1 and count == 0 and ncalls is not None:
+                if k == 1 and count == 0 and ncalls == 0:
+                    progress = "still reading its configuration (no ipvsadm call yet)"
+                elif k == 1 and count == 0 and ncalls is not None:
                     # Its start lists the table twice per real server.
                     progress = f"{max(ncalls - 3, 0) // 2} of {n} real servers re-read from the table"
                 else:
                     progress = f"{max(done, 0)} of {n} real servers checked"
                 res["cut"] = f"cut after {cap:.0f} s in its {what}: {progress}" + (
-                    f" ({ncalls} ipvsadm calls)" if ncalls is not None else "")
+                    f" ({ncalls} ipvsadm calls)" if ncalls else "")
                 res["rss"] = hwm_mib(p.pid)
                 return res
             time.sleep(0.01)
@@ -597,7 +599,7 @@ def print_row(n: int, h: dict, ld: dict | None) -> None:
     print(f"  {'ldirectord':12} {fmt(ld.get('wall')):>12} {fmt(ld.get('cpu')):>8} {fmt(ld.get('rss'), '.1f'):>13}"
           f" {fmt(ld.get('removal')):>17}  {note}")
     print(f"  {'ratio':12} {ratio(ld.get('wall'), h['wall']):>12} {ratio(ld.get('cpu'), h['cpu']):>8}"
-          f" {ratio(ld.get('rss'), h['rss']):>13} {ratio(ld.get('removal'), h.get('removal')):>17}"
+          f" {ratio(None if ld['cut'] and 'wall' not in ld else ld.get('rss'), h['rss']):>13} {ratio(ld.get('removal'), h.get('removal')):>17}"
           "  (ldirectord / haven)")
 
 
