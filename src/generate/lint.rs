@@ -489,7 +489,7 @@ impl<'a> Lint<'a> {
                     "promotable clone {} holds {} ({}): only OCF agents can be promoted (Pacemaker refuses the configuration)",
                     c.id, p.id, p.agent
                 );
-                self.add(c.line, LintRule::UnsafeClone, msg);
+                self.add(c.line, LintRule::LocalFsClone, msg);
             }
         }
         for c in &d.clones {
