@@ -125,7 +125,18 @@ fn stop_ends_holders_of_this_mount_only() {
         Reaped(ns.spawn(&["env", "--chdir=/", "sleep", "120"])),
         Reaped(ns.spawn(&["python3", "-c", &mmap(&root_file)])),
     ];
-    std::thread::sleep(Duration::from_millis(700));
+    // Python starts slowly on a loaded machine: wait until every holder
+    // really holds its file (cwd, descriptor or mapping), not a fixed time.
+    let holding = |p: &Reaped, d: &str| {
+        let base = format!("/proc/{}", p.pid());
+        let link = |l: &str| std::fs::read_link(l).is_ok_and(|t| t.to_string_lossy().starts_with(d));
+        link(&format!("{base}/cwd"))
+            || std::fs::read_dir(format!("{base}/fd"))
+                .is_ok_and(|fds| fds.flatten().any(|f| link(&f.path().to_string_lossy())))
+            || std::fs::read_to_string(format!("{base}/maps")).is_ok_and(|m| m.contains(&format!("{d}/data")))
+    };
+    let all_hold = || ours.iter().all(|p| holding(p, &dir)) && theirs.iter().all(|p| holding(p, &other));
+    assert!(wait_for(Duration::from_secs(30), all_hold), "holders did not take hold of their files within 30 s");
     assert!(ours.iter_mut().chain(theirs.iter_mut()).all(|p| p.alive()), "holders started");
 
     let started = Instant::now();
