@@ -142,7 +142,7 @@ fn log_tail(dir: &Path) -> String {
 }
 
 fn table_exists(table: &str, ctx: &Ctx) -> Result<bool, AgentError> {
-    let f = exec::run(&["nft", "list", "table", "inet", table], &ctx.deadline.within(Duration::from_secs(5)))?;
+    let f = exec::run(&["nft", "list", "table", "inet", table], &ctx.deadline.within(Duration::from_secs(15)))?;
     Ok(f.code == 0)
 }
 
