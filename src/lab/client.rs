@@ -6,7 +6,7 @@ use super::error::LabError;
 use super::state::{self, CLIENT};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 /// One HTTP/1.0 GET / through `addr`: Ok(status line) when it answered.
@@ -31,10 +31,8 @@ fn in_client<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Resul
     let path = state::netns_path(CLIENT);
     let ns = std::fs::File::open(&path).map_err(LabError::io("open", &path))?;
     let h = std::thread::spawn(move || {
-        // SAFETY: a valid namespace fd; setns changes this thread only.
-        if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        // setns changes this thread only.
+        nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
         Ok(f())
     });
     h.join()

@@ -88,12 +88,16 @@ pub fn cib_xml(rendered: &str) -> &str {
 
 pub fn corosync_conf(cluster: &str, nodes: &[NodeState]) -> String {
     let mut s = String::new();
-    // token 1000: a dead node is noticed in about a second (the default
-    // 3000 makes every failover three times slower).
+    // token 1000 and token_coefficient 0: a dead node is noticed in a
+    // second whatever the node count (corosync adds 650 ms per node past
+    // two by default: 1650 ms with three), and consensus (1.2 x token) takes
+    // 1.2 s more. bench/failover.py measured these two phases as over half
+    // of a failover with the defaults; shorter tokens start to flap on a
+    // loaded CI machine. hires: millisecond stamps for the bench's phases.
     let _ = write!(
         s,
         "# Written by haven lab.\ntotem {{\n\tversion: 2\n\tcluster_name: {cluster}\n\ttransport: knet\n\ttoken: 1000\n\
-         \tcrypto_cipher: none\n\tcrypto_hash: none\n}}\n\nnodelist {{\n"
+         \ttoken_coefficient: 0\n\tcrypto_cipher: none\n\tcrypto_hash: none\n}}\n\nnodelist {{\n"
     );
     for n in nodes {
         let _ = write!(s, "\tnode {{\n\t\tname: {}\n\t\tnodeid: {}\n\t\tring0_addr: {}\n\t}}\n", n.name, n.id, n.addr);
@@ -104,7 +108,7 @@ pub fn corosync_conf(cluster: &str, nodes: &[NodeState]) -> String {
     }
     s.push_str(
         "}\n\nlogging {\n\tto_logfile: yes\n\tlogfile: /var/log/corosync/corosync.log\n\tto_stderr: no\n\
-         \tto_syslog: no\n\ttimestamp: on\n}\n",
+         \tto_syslog: no\n\ttimestamp: hires\n}\n",
     );
     s
 }

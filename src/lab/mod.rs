@@ -67,8 +67,7 @@ pub struct UpReport {
 }
 
 fn need_tools() -> Result<(), LabError> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !nix::unistd::geteuid().is_root() {
         return Err(LabError::Refused("haven lab needs root (namespaces, mounts)".into()));
     }
     for tool in
@@ -127,20 +126,11 @@ fn build(
     let ns = state::ns_dir().display().to_string();
     node::run(&["mount", "-n", "--bind", &ns, &ns])?;
     node::run(&["mount", "-n", "--make-private", &ns])?;
-    // The holder: a process in our namespaces for the fence agent to enter.
-    let holder = {
-        use std::os::unix::process::CommandExt;
-        let mut c = std::process::Command::new("sleep");
-        c.arg("infinity").stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
-        c.stderr(std::process::Stdio::null()).process_group(0);
-        c.spawn().map_err(|source| LabError::Spawn { program: "sleep".into(), node: "the host".into(), source })?.id()
-            as i32
-    };
     let mut st = State {
         cluster: d.cluster.name.clone(),
         binary: binary.clone(),
         description,
-        holder,
+        holder: spawn_holder()?,
         nodes: lab_nodes
             .iter()
             .enumerate()
@@ -160,39 +150,9 @@ fn build(
     progress.say(&format!("building {} nodes of {}", st.nodes.len(), d.cluster.name));
     let addrs: Vec<(String, String)> = st.nodes.iter().map(|n| (n.name.clone(), n.addr.clone())).collect();
     let t = standin::translate(d, &addrs);
-    for line in &t.lines {
-        progress.say(&format!("stand-in: {line}"));
-    }
-    for f in &t.files {
-        let path = state::lab_dir().join(&f.path);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(LabError::io("create", parent))?;
-        }
-        std::fs::write(&path, &f.text).map_err(LabError::io("write", &path))?;
-    }
-    std::fs::create_dir_all(state::lab_dir().join(standin::STANDIN_SUBDIR))
-        .map_err(LabError::io("create", state::lab_dir().join(standin::STANDIN_SUBDIR)))?;
+    write_standins(&t, progress)?;
     st.full_nat = t.full_nat;
-    // Mount points: the nodes share the host's filesystem below their own
-    // mounts; what the lab creates here it removes at `lab down`.
-    // (/srv and /run are each node's own tmpfs: the agent makes those.)
-    for dir in t.mount_points.iter().filter(|m| !m.starts_with("/srv/") && !m.starts_with("/run/")) {
-        let mut missing = Vec::new();
-        let mut p = Path::new(dir);
-        while !p.exists() {
-            missing.push(p.to_path_buf());
-            match p.parent() {
-                Some(parent) => p = parent,
-                None => break,
-            }
-        }
-        for m in missing.into_iter().rev() {
-            std::fs::create_dir(&m).map_err(LabError::io("create", &m))?;
-            progress.say(&format!("mount point {} created (removed at lab down)", m.display()));
-            st.created_dirs.push(m);
-            st.save()?;
-        }
-    }
+    create_mount_points(&t, &mut st, progress)?;
     let d = &t.description;
     for (label, fstype) in config::wanted_volumes(d) {
         let seed = t.seeds.iter().find(|(l, _)| *l == label).map(|(_, dir)| state::lab_dir().join(dir));
@@ -215,16 +175,72 @@ fn build(
         node::plug(&n.name, &state::port_name(n.index), &n.addr)?;
         node::write_files(n, &coro, &hosts, config::cib_xml(&rendered))?;
     }
+    boot_all(&mut st, flag, progress)?;
+    drop(lock);
+    Ok(())
+}
+
+/// The holder: a process in our namespaces for the fence agent to enter.
+fn spawn_holder() -> Result<i32, LabError> {
+    use std::os::unix::process::CommandExt;
+    let mut c = std::process::Command::new("sleep");
+    c.arg("infinity").stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+    c.stderr(std::process::Stdio::null()).process_group(0);
+    let child =
+        c.spawn().map_err(|source| LabError::Spawn { program: "sleep".into(), node: "the host".into(), source })?;
+    Ok(child.id() as i32)
+}
+
+/// The stand-ins' files (configurations, seeds) in the lab's directory.
+fn write_standins(t: &standin::Translation, progress: &mut Progress) -> Result<(), LabError> {
+    for line in &t.lines {
+        progress.say(&format!("stand-in: {line}"));
+    }
+    for f in &t.files {
+        let path = state::lab_dir().join(&f.path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(LabError::io("create", parent))?;
+        }
+        std::fs::write(&path, &f.text).map_err(LabError::io("write", &path))?;
+    }
+    let dir = state::lab_dir().join(standin::STANDIN_SUBDIR);
+    std::fs::create_dir_all(&dir).map_err(LabError::io("create", &dir))
+}
+
+/// Mount points: the nodes share the host's filesystem below their own
+/// mounts; what the lab creates here it removes at `lab down`. (/srv and
+/// /run are each node's own tmpfs: the agent makes those.)
+fn create_mount_points(t: &standin::Translation, st: &mut State, progress: &mut Progress) -> Result<(), LabError> {
+    for dir in t.mount_points.iter().filter(|m| !m.starts_with("/srv/") && !m.starts_with("/run/")) {
+        let mut missing = Vec::new();
+        let mut p = Path::new(dir);
+        while !p.exists() {
+            missing.push(p.to_path_buf());
+            match p.parent() {
+                Some(parent) => p = parent,
+                None => break,
+            }
+        }
+        for m in missing.into_iter().rev() {
+            std::fs::create_dir(&m).map_err(LabError::io("create", &m))?;
+            progress.say(&format!("mount point {} created (removed at lab down)", m.display()));
+            st.created_dirs.push(m);
+            st.save()?;
+        }
+    }
+    Ok(())
+}
+
+fn boot_all(st: &mut State, flag: &Option<Arc<AtomicBool>>, progress: &mut Progress) -> Result<(), LabError> {
     for i in 0..st.nodes.len() {
         if interrupted(flag) {
             return Err(LabError::Refused("interrupted".into()));
         }
-        let daemons = node::boot(&st, &st.nodes[i])?;
+        let daemons = node::boot(st, &st.nodes[i])?;
         st.nodes[i].daemons = daemons;
         st.save()?;
         progress.say(&format!("{} booted (corosync and pacemakerd)", st.nodes[i].name));
     }
-    drop(lock);
     Ok(())
 }
 

@@ -8,6 +8,12 @@ use std::time::Duration;
 
 pub use crate::host::alive;
 
+/// SIGKILL to a lab process (one found in the lab's namespaces or recorded
+/// by the lab); gone already is fine.
+fn sigkill(pid: i32) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+}
+
 /// The namespace inode a handle (bind-mounted nsfs file, /run/netns/X)
 /// stands for.
 pub fn ns_inode(handle: &Path) -> Option<u64> {
@@ -43,10 +49,7 @@ pub fn kill_all_in(inodes: &HashSet<u64>, limit: Duration) -> usize {
             return pids.len();
         }
         for pid in pids {
-            // SAFETY: kill(2) on a pid found in the lab's namespaces.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-            }
+            sigkill(pid);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -68,10 +71,7 @@ pub fn kill_pid(pid: i32, program: &str, limit: Duration) -> bool {
     if !alive(pid) || !runs(pid, program) {
         return true;
     }
-    // SAFETY: kill(2) on a pid the lab recorded for its own process.
-    unsafe {
-        libc::kill(pid, libc::SIGKILL);
-    }
+    sigkill(pid);
     let deadline = crate::ocf::Deadline::after(limit);
     while alive(pid) && !deadline.expired() {
         std::thread::sleep(Duration::from_millis(10));

@@ -5,7 +5,6 @@
 
 use super::error::LabError;
 use serde::{Deserialize, Serialize};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// Everything the lab creates on disk lives here.
@@ -155,23 +154,23 @@ impl NodeState {
 
 /// An exclusive lock on the lab's state, released on drop.
 pub struct Lock {
-    _file: std::fs::File,
+    _held: nix::fcntl::Flock<std::fs::File>,
 }
 
 impl Lock {
     pub fn take() -> Result<Lock, LabError> {
-        let f = std::fs::OpenOptions::new()
+        // Bounded: a holder that hangs must not hang every lab command.
+        let deadline = crate::ocf::Deadline::after(std::time::Duration::from_secs(60));
+        let mut f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(LOCK_FILE)
             .map_err(LabError::io("open", LOCK_FILE))?;
-        // Bounded: a holder that hangs must not hang every lab command.
-        let deadline = crate::ocf::Deadline::after(std::time::Duration::from_secs(60));
         loop {
-            // SAFETY: flock on a file descriptor we own.
-            if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-                return Ok(Lock { _file: f });
+            match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+                Ok(held) => return Ok(Lock { _held: held }),
+                Err((back, _)) => f = back,
             }
             if deadline.expired() {
                 return Err(LabError::Timeout {

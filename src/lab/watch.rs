@@ -313,8 +313,13 @@ fn addresses_in(netns: &std::path::Path) -> Result<Vec<(IpAddr, String)>, String
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(format!("open {}: {e}", netns.display())),
     };
-    nix::sched::setns(f.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
-        .map_err(|e| format!("enter {}: {e}", netns.display()))?;
+    match nix::sched::setns(f.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET) {
+        Ok(()) => {}
+        // `ip netns add` creates the file before it binds the namespace on
+        // it: a node being plugged (or unplugged) holds nothing yet.
+        Err(nix::errno::Errno::EINVAL) => return Ok(Vec::new()),
+        Err(e) => return Err(format!("enter {}: {e}", netns.display())),
+    }
     drop(f);
     let mut nl = Rtnl::open(Deadline::after(Duration::from_secs(2))).map_err(|e| e.to_string())?;
     let links = nl.links().map_err(|e| e.to_string())?;
