@@ -369,6 +369,12 @@ fn remove_status_file(ctx: &Ctx, cfg: &Config, mp: &str, dl: &Deadline) {
     let short = dl.within(Duration::from_secs(1));
     let (mp, prefix, name) = (mp.to_string(), cfg.statusfile_prefix.clone(), status_name(ctx));
     let _ = bounded("removing the status file", &short, move || {
+        // Nothing to remove where no status directory was ever made: stop
+        // does not create one.
+        let dir = prefix.rsplit_once('/').map_or("", |(d, _)| d);
+        if std::fs::symlink_metadata(std::path::Path::new(&mp).join(dir)).is_err() {
+            return Ok(());
+        }
         status_dir(&mp, &prefix).and_then(|d| d.remove(&format!("{}{name}", file_prefix(&prefix))))
     });
 }
