@@ -103,7 +103,9 @@ pub fn http_instance(what: &str, bind: &str, promoted: bool) -> String {
     let _ = write!(
         s,
         "[[service]]\nname = \"http\"\nargv = [\"/usr/bin/python3\", \"-m\", \"http.server\", \"--bind\", \
-         \"{bind}\", \"--directory\", \"{{{{datadir}}}}\", \"80\"]\nstop_signal = \"INT\"\nstop_timeout = \"5s\"\n"
+         \"{bind}\", \"--directory\", \"{{{{datadir}}}}\", \"80\"]\nstop_signal = \"INT\"\nstop_timeout = \"5s\"\n\
+         # Unprivileged (the instance agent's default user), with the one capability port 80 needs.\n\
+         user = \"nobody\"\ncapabilities = [\"net_bind_service\"]\n"
     );
     if promoted {
         s.push_str("role = \"promoted\"\n");
