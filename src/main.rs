@@ -184,7 +184,7 @@ enum FailHow {
     Cut,
     /// corosync is killed; pacemaker is left to notice.
     Killcoro,
-    /// The node's fence device fails from now on (until heal).
+    /// The node's fence device fails from now on (until `heal`).
     Fencing,
 }
 

@@ -7,6 +7,7 @@
 
 use crate::exec::{ExecError, Finished};
 use crate::ocf::Deadline;
+use nix::unistd::{Gid, Uid};
 use std::ffi::CString;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
@@ -165,23 +166,7 @@ const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
 impl Launch {
     /// Install the hook on `cmd`.
     pub fn install(self, cmd: &mut Command) -> std::io::Result<()> {
-        let procs = match &self.cgroup_procs {
-            Some(p) => Some(cstring(p)?),
-            None => None,
-        };
-        let ids = self.user.as_ref().filter(|u| !u.is_root()).map(|u| (u.uid, u.gid, u.groups.clone()));
-        // A capability the agent itself lacks (a container's bounding set)
-        // cannot be handed on: asking capset for it fails the start.
-        let caps = Caps(self.caps.0 & held().0);
-        let data = [
-            CapData { effective: caps.0 as u32, permitted: caps.0 as u32, inheritable: caps.0 as u32 },
-            CapData {
-                effective: (caps.0 >> 32) as u32,
-                permitted: (caps.0 >> 32) as u32,
-                inheritable: (caps.0 >> 32) as u32,
-            },
-        ];
-        let new_session = self.new_session;
+        let Plan { procs, new_session, privileged, ids, caps, data } = self.plan()?;
         // SAFETY: the closure runs in the child between fork and exec. It
         // only makes async-signal-safe system calls (open, write, close,
         // setsid, signal, close_range, umask, prctl, setgroups, setgid,
@@ -191,17 +176,16 @@ impl Launch {
             cmd.pre_exec(move || {
                 if let Some(procs) = &procs {
                     let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-                    if fd < 0 {
-                        return Err(std::io::Error::last_os_error());
+                    let wrote = if fd < 0 { -1 } else { libc::write(fd, b"0".as_ptr().cast(), 1) };
+                    if fd >= 0 {
+                        libc::close(fd);
                     }
-                    let wrote = libc::write(fd, b"0".as_ptr().cast(), 1);
-                    libc::close(fd);
                     if wrote != 1 {
                         return Err(std::io::Error::last_os_error());
                     }
                 }
-                if new_session && libc::setsid() < 0 {
-                    return Err(std::io::Error::last_os_error());
+                if new_session {
+                    nix::unistd::setsid()?;
                 }
                 for sig in 1..32 {
                     if sig != libc::SIGKILL && sig != libc::SIGSTOP {
@@ -216,44 +200,32 @@ impl Launch {
                         libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
                     }
                 }
-                libc::umask(0o022);
-                if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-                    return Err(std::io::Error::last_os_error());
+                nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+                nix::sys::prctl::set_no_new_privs()?;
+                if !privileged {
+                    return Ok(());
                 }
                 // The bounding set first (needs CAP_SETPCAP, still held):
                 // nothing exec'd later can regain what leaves it.
                 for cap in 0..64u32 {
                     if !caps.has(cap) && libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) != 0 {
                         // EINVAL: past the kernel's last capability.
-                        if *libc::__errno_location() == libc::EINVAL {
+                        if nix::errno::Errno::last() == nix::errno::Errno::EINVAL {
                             break;
                         }
                         return Err(std::io::Error::last_os_error());
                     }
                 }
                 if let Some((uid, gid, groups)) = &ids {
-                    // Keep the permitted set across setuid, to hand the
-                    // named capabilities on as ambient ones.
-                    if libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0
-                        || libc::setgroups(groups.len(), groups.as_ptr()) != 0
-                        || libc::setgid(*gid) != 0
-                        || libc::setuid(*uid) != 0
-                    {
-                        return Err(std::io::Error::last_os_error());
-                    }
+                    become_user(*uid, *gid, groups)?;
                 }
                 let mut head = CapHeader { version: CAP_VERSION_3, pid: 0 };
                 if libc::syscall(libc::SYS_capset, &mut head as *mut CapHeader, data.as_ptr()) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                if ids.is_some() {
-                    for cap in 0..64u32 {
-                        if caps.has(cap)
-                            && libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE, cap as libc::c_ulong, 0, 0)
-                                != 0
-                        {
-                            return Err(std::io::Error::last_os_error());
-                        }
+                for cap in (0..64u32).filter(|c| ids.is_some() && caps.has(*c)) {
+                    if libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE, cap as libc::c_ulong, 0, 0) != 0 {
+                        return Err(std::io::Error::last_os_error());
                     }
                 }
                 Ok(())
@@ -261,6 +233,50 @@ impl Launch {
         }
         Ok(())
     }
+
+    /// Everything the hook needs, prepared before the fork.
+    fn plan(&self) -> std::io::Result<Plan> {
+        let procs = match &self.cgroup_procs {
+            Some(p) => Some(cstring(p)?),
+            None => None,
+        };
+        let ids = self.user.as_ref().filter(|u| !u.is_root()).map(|u| {
+            let groups = u.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+            (Uid::from_raw(u.uid), Gid::from_raw(u.gid), groups)
+        });
+        // A capability the agent itself lacks (a container's bounding set)
+        // cannot be handed on: asking capset for it fails the start.
+        let caps = Caps(self.caps.0 & held().0);
+        let (low, high) = (caps.0 as u32, (caps.0 >> 32) as u32);
+        let data = [
+            CapData { effective: low, permitted: low, inheritable: low },
+            CapData { effective: high, permitted: high, inheritable: high },
+        ];
+        // Not root (a unit test, `haven` run by a user): nothing to drop
+        // but what no_new_privs takes.
+        let privileged = nix::unistd::geteuid().is_root();
+        Ok(Plan { procs, new_session: self.new_session, privileged, ids, caps, data })
+    }
+}
+
+/// What [`Launch::install`]'s hook works from.
+struct Plan {
+    procs: Option<CString>,
+    new_session: bool,
+    privileged: bool,
+    ids: Option<(Uid, Gid, Vec<Gid>)>,
+    caps: Caps,
+    data: [CapData; 2],
+}
+
+/// Switch to the user, keeping the permitted set across setuid so the
+/// named capabilities can be handed on as ambient ones. (In the child:
+/// nix's wrappers here allocate nothing.)
+fn become_user(uid: Uid, gid: Gid, groups: &[Gid]) -> nix::Result<()> {
+    nix::sys::prctl::set_keepcaps(true)?;
+    nix::unistd::setgroups(groups)?;
+    nix::unistd::setgid(gid)?;
+    nix::unistd::setuid(uid)
 }
 
 /// The agent's own permitted set (CapPrm in /proc/self/status).

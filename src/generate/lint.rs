@@ -483,6 +483,15 @@ impl<'a> Lint<'a> {
 
     fn local_fs_clones(&mut self) {
         let d = self.d;
+        for c in d.clones.iter().filter(|c| c.promotable) {
+            for p in d.primitives_of(&c.id).into_iter().filter(|p| p.agent.class != "ocf") {
+                let msg = format!(
+                    "promotable clone {} holds {} ({}): only OCF agents can be promoted (Pacemaker refuses the configuration)",
+                    c.id, p.id, p.agent
+                );
+                self.add(c.line, LintRule::LocalFsClone, msg);
+            }
+        }
         for c in &d.clones {
             for p in d.primitives_of(&c.id) {
                 if !agents::is_filesystem(&p.agent) {
@@ -798,6 +807,15 @@ impl<'a> Lint<'a> {
     }
 
     fn known(&mut self, what: &str, pairs: &[Pair], known: &Known) {
+        for p in pairs.iter().filter(|p| options::value_problem(&p.value).is_none()) {
+            if let Some(want) = known.value_problem(&p.name, &p.value) {
+                let msg = format!(
+                    "{what} {} = {:?}: Pacemaker wants {want} (checked against {})",
+                    p.name, p.value, known.source
+                );
+                self.add(p.line, LintRule::InvalidValue, msg);
+            }
+        }
         for p in pairs.iter().filter(|p| options::valid_name(&p.name) && !known.knows(&p.name)) {
             let hint = known.did_you_mean(&p.name).map(|n| format!(" (did you mean '{n}'?)")).unwrap_or_default();
             let msg = format!("{what} '{}' is not one Pacemaker knows{hint}; checked against {}", p.name, known.source);
@@ -812,6 +830,24 @@ impl<'a> Lint<'a> {
         self.known("property", &d.properties, options::cluster_options(installed));
         self.known("resource default", &d.resource_defaults, &options::resource_meta());
         self.known("operation default", &d.op_defaults, &options::operation_meta());
+        // Meta attributes may be anything (tools keep their own), but the
+        // ones Pacemaker reads must have values it accepts.
+        let meta = options::resource_meta();
+        let mut sets: Vec<(String, &[Pair])> = Vec::new();
+        sets.extend(d.resources.iter().map(|r| (format!("resource {} meta attribute", r.id), r.meta.as_slice())));
+        sets.extend(d.groups.iter().map(|g| (format!("group {} meta attribute", g.id), g.meta.as_slice())));
+        sets.extend(d.clones.iter().map(|c| (format!("clone {} meta attribute", c.id), c.meta.as_slice())));
+        for (what, pairs) in sets {
+            for p in pairs.iter().filter(|p| options::value_problem(&p.value).is_none()) {
+                if let Some(want) = meta.value_problem(&p.name, &p.value) {
+                    self.add(
+                        p.line,
+                        LintRule::InvalidValue,
+                        format!("{what} {} = {:?}: Pacemaker wants {want}", p.name, p.value),
+                    );
+                }
+            }
+        }
     }
 
     fn constraint_graph(&mut self) {

@@ -118,6 +118,12 @@ impl Out {
             s.push_str(" --force");
         }
         self.cmd(&s);
+        // pcs adds a monitor to every resource created without one, even
+        // with --no-default-ops: remove it when the description has none
+        // (monitor = false).
+        if !p.ops.iter().any(|o| o.name == "monitor") {
+            self.cmd(&format!("resource op remove {} monitor", quote(&p.id)));
+        }
     }
 
     fn group(&mut self, g: &GroupConf) {

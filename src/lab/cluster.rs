@@ -22,33 +22,69 @@ pub struct Placement {
 }
 
 impl Snapshot {
+    /// Read crm_mon's XML with quick-xml's pull parser: elements are
+    /// told apart by the element they are in.
     pub fn parse(xml: &str) -> Result<Snapshot, String> {
-        let doc = roxmltree::Document::parse(xml).map_err(|e| e.to_string())?;
-        let root = doc.root_element();
+        use quick_xml::events::Event;
+        let mut reader = quick_xml::Reader::from_str(xml);
         let mut s = Snapshot::default();
-        for n in root.descendants() {
-            match n.tag_name().name() {
-                "current_dc" => s.dc = n.attribute("present") == Some("true"),
-                "node" if n.parent().is_some_and(|p| p.tag_name().name() == "nodes") => {
-                    if let Some(name) = n.attribute("name") {
-                        s.nodes.push((name.to_string(), n.attribute("online") == Some("true")));
+        let mut path: Vec<Vec<u8>> = Vec::new();
+        let mut open: Option<Placement> = None;
+        loop {
+            let event = reader.read_event().map_err(|e| e.to_string())?;
+            let (e, empty) = match &event {
+                Event::Start(e) => (e, false),
+                Event::Empty(e) => (e, true),
+                Event::End(e) => {
+                    if e.local_name().as_ref() == b"resource" {
+                        s.resources.extend(open.take());
+                    }
+                    path.pop();
+                    continue;
+                }
+                Event::Eof => break,
+                _ => continue,
+            };
+            let attr = |name: &str| -> String {
+                e.try_get_attribute(name)
+                    .ok()
+                    .flatten()
+                    .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+                    .unwrap_or_default()
+            };
+            let parent = path.last().map(Vec::as_slice);
+            match e.local_name().as_ref() {
+                b"current_dc" => s.dc = attr("present") == "true",
+                b"node" if parent == Some(b"nodes") => {
+                    let name = attr("name");
+                    if !name.is_empty() {
+                        s.nodes.push((name, attr("online") == "true"));
                     }
                 }
-                "resource" if n.ancestors().any(|a| a.tag_name().name() == "resources") => {
-                    s.resources.push(Placement {
-                        id: n.attribute("id").unwrap_or_default().to_string(),
-                        agent: n.attribute("resource_agent").unwrap_or_default().to_string(),
-                        role: n.attribute("role").unwrap_or_default().to_string(),
-                        active: n.attribute("active") == Some("true"),
-                        failed: n.attribute("failed") == Some("true"),
-                        nodes: n
-                            .children()
-                            .filter(|c| c.has_tag_name("node"))
-                            .filter_map(|c| c.attribute("name").map(str::to_string))
-                            .collect(),
-                    })
+                b"node" if parent == Some(b"resource") => {
+                    if let Some(p) = open.as_mut() {
+                        p.nodes.push(attr("name"));
+                    }
+                }
+                b"resource" if path.iter().any(|p| p == b"resources") => {
+                    let p = Placement {
+                        id: attr("id"),
+                        agent: attr("resource_agent"),
+                        role: attr("role"),
+                        active: attr("active") == "true",
+                        failed: attr("failed") == "true",
+                        nodes: Vec::new(),
+                    };
+                    if empty {
+                        s.resources.push(p);
+                    } else {
+                        open = Some(p);
+                    }
                 }
                 _ => {}
+            }
+            if !empty {
+                path.push(e.local_name().as_ref().to_vec());
             }
         }
         Ok(s)

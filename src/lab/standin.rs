@@ -12,7 +12,7 @@
 //! | instance without its instance file         | a small http.server instance file, written at up    |
 //! | vip on a network the lab has no link for   | nic = eth0 (the lab's one link)                     |
 //! | director configfile                        | a lab file: the VIP's port 80 over the nodes the    |
-//! |                                            | director is kept off, nftables (DNAT + lab SNAT)    |
+//! |                                            | director is kept off, gate (DR) on nftables         |
 //!
 //! The kernel here has no OCFS2/GFS2/NFS server and no IPVS; a shared
 //! directory is what every node of a cluster filesystem sees, so a bind
@@ -104,7 +104,6 @@ pub fn http_instance(what: &str, bind: &str, promoted: bool) -> String {
         s,
         "[[service]]\nname = \"http\"\nargv = [\"/usr/bin/python3\", \"-m\", \"http.server\", \"--bind\", \
          \"{bind}\", \"--directory\", \"{{{{datadir}}}}\", \"80\"]\nstop_signal = \"INT\"\nstop_timeout = \"5s\"\n\
-         # Unprivileged (the instance agent's default user), with the one capability port 80 needs.\n\
          user = \"nobody\"\ncapabilities = [\"net_bind_service\"]\n"
     );
     if promoted {
@@ -125,7 +124,10 @@ pub fn director_cf(vip: &str, reals: &[String]) -> String {
     );
     let _ = writeln!(s, "virtual = {vip}:80");
     for r in reals {
-        let _ = writeln!(s, "\treal = {r}:80 masq");
+        // Direct routing, as the described LVS-DR clusters: the nodes hold
+        // the address on lo (their ocf:haven:vip lvs_realserver=true) and
+        // answer the client themselves.
+        let _ = writeln!(s, "\treal = {r}:80 gate");
     }
     let _ = write!(
         s,
@@ -351,7 +353,7 @@ pub fn translate(d: &Description, node_addrs: &[(String, String)]) -> Translatio
             .collect();
         let path = format!("{STANDIN_IN_NODE}/{}.cf", r.id);
         t.lines.push(format!(
-            "{}: configfile {} -> {path}: {vip}:80 over {} (nftables; the lab's nodes forward and SNAT what it DNATs)",
+            "{}: configfile {} -> {path}: {vip}:80 over {} (direct routing on nftables)",
             r.id,
             r.param("configfile").unwrap_or("(none)"),
             reals.join(", ")
@@ -359,7 +361,6 @@ pub fn translate(d: &Description, node_addrs: &[(String, String)]) -> Translatio
         t.files.push(LabFile { path: format!("{STANDIN_SUBDIR}/{}.cf", r.id), text: director_cf(&vip, &reals) });
         r.params.retain(|p| !matches!(p.name.as_str(), "virtual" | "real" | "backend"));
         set(r, "configfile", &path);
-        t.full_nat = true;
     }
     t
 }
@@ -431,7 +432,8 @@ mod tests {
         assert!(cf.contains("virtual = 198.51.100.10:80"), "{cf}");
         assert!(cf.contains("real = 198.51.100.11:80") && cf.contains("real = 198.51.100.12:80"), "{cf}");
         assert!(!cf.contains("198.51.100.13"), "the director's own node is no real server: {cf}");
-        assert!(t.full_nat);
+        assert!(cf.contains("198.51.100.11:80 gate") && !cf.contains("masq"), "direct routing: {cf}");
+        assert!(!t.full_nat, "no full NAT: the real servers answer the client");
         // Structure kept: same groups, clones, constraints.
         let o = load("smt-mirror.toml");
         assert_eq!(d.groups.len(), o.groups.len());

@@ -95,8 +95,13 @@ impl DataPlane {
 
 /// Forwarding must be on for DNAT to reach real servers elsewhere.
 fn forwarding_ok(cfg: &Config) -> bool {
+    // Direct-routed (gate/ipip) real servers are forwarded at the ingress
+    // hook, which needs no forwarding.
     let needs = |v6: bool| {
-        cfg.virtuals.iter().flat_map(|v| &v.reals).any(|r| r.addr.is_ipv6() == v6 && !r.addr.ip().is_loopback())
+        cfg.virtuals
+            .iter()
+            .flat_map(|v| &v.reals)
+            .any(|r| r.addr.is_ipv6() == v6 && !r.addr.ip().is_loopback() && r.method == config::Method::Masq)
     };
     let on = |p: &str| std::fs::read_to_string(p).map(|s| s.trim() == "1").unwrap_or(false);
     (!needs(false) || on("/proc/sys/net/ipv4/ip_forward"))
@@ -389,6 +394,39 @@ pub fn one_round(path: &Path) -> Result<(Duration, usize, usize), LbError> {
     Ok((started.elapsed(), up, checker.states.len()))
 }
 
+/// How a virtual service's gate/ipip real servers are reached on
+/// nftables (None: all masq).
+fn dr_note(v: &config::Virtual) -> Option<String> {
+    use config::Method;
+    let has = |m: Method| v.reals.iter().any(|r| r.method == m);
+    if !has(Method::Gate) && !has(Method::Ipip) {
+        return None;
+    }
+    if has(Method::Masq) || !matches!(v.protocol, config::Protocol::Tcp | config::Protocol::Udp) {
+        return Some(
+            "gate/ipip real servers mixed with masq ones, or on a fwmark service, are reached by DNAT on nftables: \
+             replies must route back through the director"
+                .into(),
+        );
+    }
+    let mut how = Vec::new();
+    if has(Method::Gate) {
+        how.push(
+            "gate on nftables is direct routing: the netdev ingress hook of the interface holding the VIP rewrites \
+             the destination MAC to the real server's (neighbour table) and forwards on its link (fwd to), \
+             the real servers answer clients directly",
+        );
+    }
+    if has(Method::Ipip) {
+        how.push(
+            "ipip on nftables: one ipip tunnel device per real server (made with `ip link`, kernel module ipip), \
+             packets forwarded into it (fwd ip to ... device) and encapsulated towards the real server",
+        );
+    }
+    how.push("flows keep their real server through a per-service flow map (client address and port)");
+    Some(how.join("; "))
+}
+
 /// `haven director check`: parse and report, without touching the kernel.
 /// On nftables (no IPVS here, or asked for), the warnings also say where
 /// the data plane differs from IPVS.
@@ -404,12 +442,8 @@ pub fn check(path: &Path) -> Result<Config, LbError> {
                     v.addr, v.line, v.scheduler
                 ));
             }
-            if v.reals.iter().any(|r| r.method != config::Method::Masq) {
-                notes.push(format!(
-                    "virtual {} (line {}): gate/ipip real servers on nftables are reached by DNAT: \
-                     replies must route back through the director",
-                    v.addr, v.line
-                ));
+            if let Some(note) = dr_note(v) {
+                notes.push(format!("virtual {} (line {}): {note}", v.addr, v.line));
             }
         }
         cfg.warnings.extend(notes);

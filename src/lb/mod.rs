@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod daemon;
+pub mod dr;
 pub mod health;
 pub mod ipvs;
 pub mod keys;
@@ -25,6 +26,8 @@ pub enum LbError {
     NoIpvs,
     #[error(transparent)]
     Io(#[from] crate::error::IoError),
+    #[error(transparent)]
+    Net(#[from] crate::net::NetError),
     #[error(transparent)]
     Untrusted(#[from] crate::trust::Untrusted),
 }

@@ -4,7 +4,8 @@
 //! hashing, persistence). Every change is one atomic `nft -j -f -`
 //! transaction. Established connections keep their real server through
 //! conntrack, so a quiescent real server (weight 0) only stops taking new
-//! ones.
+//! ones. gate and ipip services are forwarded without DNAT by the netdev
+//! table of dr.rs.
 
 use super::config::Protocol;
 use super::table::{Service, Table};
@@ -23,6 +24,9 @@ pub struct Nftables {
     /// `nft list table` output right after the last apply: what verify
     /// compares the kernel with.
     applied: Option<String>,
+    /// The netdev table of the gate/ipip services.
+    dr: super::dr::Dr,
+    last: Table,
 }
 
 fn gcd(a: u32, b: u32) -> u32 {
@@ -33,18 +37,19 @@ fn gcd(a: u32, b: u32) -> u32 {
     }
 }
 
-/// Real servers repeated by weight (divided by their gcd, capped).
-fn slots(s: &Service) -> Vec<SocketAddr> {
+/// Each real server taking new connections with its number of slots:
+/// weights divided by their gcd, scaled down to fit MAX_SLOTS.
+pub fn weighted(s: &Service) -> Vec<(SocketAddr, usize)> {
     let live: Vec<_> = s.dests.iter().filter(|d| d.weight > 0).collect();
     let g = live.iter().fold(0, |g, d| gcd(g, d.weight)).max(1);
     let total: u32 = live.iter().map(|d| d.weight / g).sum();
     let scale = if total > MAX_SLOTS { f64::from(MAX_SLOTS) / f64::from(total) } else { 1.0 };
-    let mut out = Vec::new();
-    for d in live {
-        let n = ((f64::from(d.weight / g) * scale).round() as u32).max(1);
-        out.extend(std::iter::repeat_n(d.addr, n as usize));
-    }
-    out
+    live.iter().map(|d| (d.addr, ((f64::from(d.weight / g) * scale).round() as u32).max(1) as usize)).collect()
+}
+
+/// Real servers repeated by weight (divided by their gcd, capped).
+fn slots(s: &Service) -> Vec<SocketAddr> {
+    weighted(s).into_iter().flat_map(|(a, n)| std::iter::repeat_n(a, n)).collect()
 }
 
 /// How far an IPVS scheduler is from what nftables does with it: None
@@ -134,7 +139,8 @@ pub fn ruleset(t: &Table, table: &str) -> Value {
         cmds.push(json!({"add": {"chain": {"family": "inet", "table": table, "name": chain,
             "type": "nat", "hook": hook, "prio": -100, "policy": "accept"}}}));
     }
-    for s in &t.services {
+    // gate/ipip services are forwarded by the netdev table (dr.rs).
+    for s in t.services.iter().filter(|s| !super::dr::is_dr(s)) {
         for chain in ["prerouting", "output"] {
             if let Some(r) = rule(s, table, chain) {
                 cmds.push(json!({"add": r}));
@@ -155,7 +161,7 @@ fn nft(args: &[&str], input: Option<&str>, d: &Deadline) -> Result<String, LbErr
 
 impl Nftables {
     pub fn new(table: &str) -> Nftables {
-        Nftables { table: table.to_string(), applied: None }
+        Nftables { table: table.to_string(), applied: None, dr: super::dr::Dr::new(table), last: Table::default() }
     }
 
     fn listing(&self, d: &Deadline) -> Result<Option<String>, LbError> {
@@ -175,13 +181,17 @@ impl Nftables {
         let text = ruleset(t, &self.table).to_string();
         nft(&["-j", "-f", "-"], Some(&text), &d)?;
         self.applied = self.listing(&d)?;
+        self.dr.apply(t, &d)?;
+        self.last = t.clone();
         Ok(())
     }
 
-    /// Does the kernel still hold what was applied last?
-    pub fn verify(&self) -> Result<bool, LbError> {
+    /// Does the kernel still hold what was applied last (and are the real
+    /// servers' links and MACs as they were)?
+    pub fn verify(&mut self) -> Result<bool, LbError> {
         let d = Deadline::after(Duration::from_secs(10));
-        Ok(self.applied.is_some() && self.listing(&d)? == self.applied)
+        let inet = self.applied.is_some() && self.listing(&d)? == self.applied;
+        Ok(inet && self.dr.verify(&self.last, &d)?)
     }
 
     pub fn exists(&self) -> Result<bool, LbError> {
@@ -195,6 +205,7 @@ impl Nftables {
             nft(&["delete", "table", "inet", &self.table], None, &d)?;
         }
         self.applied = None;
+        self.dr.clear(&d)?;
         Ok(())
     }
 }

@@ -8,6 +8,7 @@ pub mod arp;
 pub mod error;
 pub mod link;
 pub mod ndisc;
+pub mod neigh;
 pub mod netlink;
 pub mod netns;
 pub mod packet;

@@ -359,6 +359,14 @@ fn autoreload_applies_good_files_and_survives_broken_ones() {
     assert_eq!(spread(&lab, 6)[0], 0, "still serving");
     d.expect("monitor", 0);
     assert_eq!(d.monitor_at(10).code, 190, "depth 10 sees the broken file");
+    // A file that now names a command (callback) in a directory others can
+    // write: refused like a broken one (crate::trust), the table stays.
+    lab.config(&format!("callback = /bin/true\n{}", cf("no", "")));
+    std::thread::sleep(Duration::from_millis(2500));
+    let log = std::fs::read_to_string(format!("/run/haven/director/{}/daemon.log", lab.table)).unwrap_or_default();
+    assert!(log.contains("NOT reloaded") && log.contains("refusing"), "the refusal is logged:\n{log}");
+    let c = spread(&lab, 6);
+    assert!(c[0] == 0 && c[3] == 0, "the old table (without rs3) still serves: {c:?}");
     d.expect("stop", 0);
     vip.expect("stop", 0);
 }

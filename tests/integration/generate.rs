@@ -10,31 +10,31 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 const EXAMPLES: &[&str] = &["smt-mirror", "mail-active-active", "hsphere-web", "interworx"];
-const RHCS_SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/schemas/rhcs");
+pub(crate) const RHCS_SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/schemas/rhcs");
 
 fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(format!("{name}.toml"))
 }
 
 /// A directory for one test, removed when the test ends.
-struct Scratch {
+pub(crate) struct Scratch {
     dir: PathBuf,
 }
 
 static SCRATCH: AtomicU32 = AtomicU32::new(0);
 
 impl Scratch {
-    fn new(what: &str) -> Scratch {
+    pub(crate) fn new(what: &str) -> Scratch {
         let n = SCRATCH.fetch_add(1, Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("haven-gen-{}-{what}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         Scratch { dir }
     }
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
-    fn write(&self, name: &str, text: &str) -> PathBuf {
+    pub(crate) fn write(&self, name: &str, text: &str) -> PathBuf {
         let p = self.path(name);
         std::fs::write(&p, text).unwrap();
         p
@@ -47,7 +47,7 @@ impl Drop for Scratch {
     }
 }
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
@@ -72,7 +72,7 @@ fn empty_cib(s: &Scratch, name: &str) -> PathBuf {
 
 /// crm_verify must report no error and no warning: rc 0 and an XML
 /// result without <errors>.
-fn assert_verifies(cib: &Path, what: &str) {
+pub(crate) fn assert_verifies(cib: &Path, what: &str) {
     let o = Command::new("crm_verify").arg("--xml-file").arg(cib).arg("--output-as=xml").output().unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -260,7 +260,7 @@ fn semantic(cib: &Path) -> Semantic {
     }
 }
 
-fn assert_same(direct: &Path, loaded: &Path, what: &str) {
+pub(crate) fn assert_same(direct: &Path, loaded: &Path, what: &str) {
     let (a, b) = (semantic(direct), semantic(loaded));
     assert_eq!(a.resources, b.resources, "{what}: resources differ from the direct CIB");
     assert_eq!(a.constraints, b.constraints, "{what}: constraints differ from the direct CIB");
@@ -296,7 +296,7 @@ fn every_example_cib_passes_crm_verify() {
 }
 
 /// Load the crm output of `toml` into a fresh CIB file with the crm shell.
-fn load_crm(s: &Scratch, toml: &Path, tag: &str) -> PathBuf {
+pub(crate) fn load_crm(s: &Scratch, toml: &Path, tag: &str) -> PathBuf {
     // crmsh's own checks look agents up on this machine; haven's lint has
     // checked parameters already, and the agents need not be installed here.
     let home = s.path("home");
@@ -334,7 +334,7 @@ fn every_example_crm_output_loads_into_a_fresh_cib_and_matches() {
 
 /// The words of one line of generated shell, as a POSIX shell splits them
 /// (single quotes and backslashes; the generator uses nothing else).
-fn shell_words(line: &str) -> Vec<String> {
+pub(crate) fn shell_words(line: &str) -> Vec<String> {
     let (mut words, mut cur, mut in_word) = (Vec::new(), String::new(), false);
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
@@ -374,7 +374,7 @@ fn shell_words(line: &str) -> Vec<String> {
 
 /// Run the pcs output of `toml` (with --pcs-force) against a fresh CIB
 /// file that lists the nodes `direct` lists, as a running cluster's does.
-fn load_pcs(s: &Scratch, toml: &Path, direct: &Path, tag: &str) -> PathBuf {
+pub(crate) fn load_pcs(s: &Scratch, toml: &Path, direct: &Path, tag: &str) -> PathBuf {
     // --pcs-force: the agents (haven's, the fence agents) are not installed
     // on this machine; without it the output is the same minus the flags.
     let plain = generate(&["--format", "pcs"], toml);
@@ -606,7 +606,7 @@ fn rgmanager_params(kind: &str) -> (String, Vec<(String, bool)>) {
 /// The RHCS schema as ccs_update_schema builds it on a node where haven's
 /// agents are installed in /usr/share/cluster: the stock parts with one
 /// element per haven agent (shaped like the stock ones) and its reference.
-fn extended_rhcs_schema(s: &Scratch) -> PathBuf {
+pub(crate) fn extended_rhcs_schema(s: &Scratch) -> PathBuf {
     let part = |name: &str| std::fs::read_to_string(Path::new(RHCS_SCHEMA).join(name)).unwrap();
     let mut elements = String::new();
     let mut refs = String::new();
@@ -1258,7 +1258,13 @@ fn refused_cases() -> Vec<Refused> {
         r("tab in a value", BASE.replace("cidr_netmask = 24 }", "cidr_netmask = 24, nic = \"eth0\\tx\" }"), "nic = ", "invalid-value", &["tab"]),
         r("rule value with a space (crmsh traceback)", rule_value("a b"), "attribute = \"#uname\"", "invalid-value", &["crmsh and pcs"]),
         r("rule value a(b) (breaks the pcs rule)", rule_value("a(b)"), "attribute = \"#uname\"", "invalid-value", &["crmsh and pcs"]),
-        r("status operation the agent does not declare", BASE.replace("cidr_netmask = 24 }\n", "cidr_netmask = 24 }\n[[resource.op]]\nname = \"status\"\ninterval = \"10s\"\n"), "name = \"status\"", "unknown-operation", &["force = true", "monitor = false"]),
+        r(
+            "status operation the agent does not declare",
+            with("[[resource]]\nid = \"lb\"\nagent = \"ocf:haven:director\"\nparams = { configfile = \"/etc/ha.d/ldirectord.cf\" }\n[[resource.op]]\nname = \"status\"\ninterval = \"10s\"\n"),
+            "name = \"status\"",
+            "unknown-operation",
+            &["force = true", "monitor = false"],
+        ),
         r(
             "fence device for several nodes without ports",
             BASE.replace("sbd = { devices = [\"/dev/sdb1\"] }", "[[fencing.device]]\nid = \"pdu\"\nagent = \"fence_apc\"\nhosts = [\"n1\", \"n2\"]\nports = { n1 = \"1\" }\nparams = { ip = \"203.0.113.40\" }"),

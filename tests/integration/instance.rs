@@ -33,7 +33,7 @@ fn cgroup2_root() -> Option<PathBuf> {
 }
 
 /// Root, namespaces, a writable cgroup2 tree and the daemons.
-fn need_lab() -> bool {
+pub fn need_lab() -> bool {
     if !(need_root() && need_tool("nsenter") && need_tool("unshare") && need_tool("nginx") && need_tool("rsync")) {
         return false;
     }

@@ -33,6 +33,23 @@ pub fn mount_point() -> Result<PathBuf, InstanceError> {
         .ok_or_else(|| InstanceError::NoCgroup { why: "no cgroup2 filesystem is mounted".into() })
 }
 
+/// `sig` to `pid` (pids read from our own cgroups, or a main process
+/// verified by pid and start time), then SIGCONT: a stopped process cannot
+/// act on the signal.
+pub fn send(pid: i32, sig: i32) {
+    use nix::sys::signal::{kill, Signal};
+    let target = nix::unistd::Pid::from_raw(pid);
+    if pid <= 0 {
+        return;
+    }
+    if let Ok(s) = Signal::try_from(sig) {
+        let _ = kill(target, s);
+        if s != Signal::SIGKILL {
+            let _ = kill(target, Signal::SIGCONT);
+        }
+    }
+}
+
 /// The cgroup of one instance (and its services below it).
 #[derive(Clone, Debug)]
 pub struct Group {
@@ -154,14 +171,7 @@ impl Group {
     pub fn signal_all(&self, sig: i32) -> usize {
         let pids = self.all_procs();
         for pid in &pids {
-            // SAFETY: kill(2) on pids read from our own cgroup.
-            unsafe {
-                libc::kill(*pid, sig);
-                if sig != libc::SIGKILL {
-                    // A stopped process cannot act on the signal.
-                    libc::kill(*pid, libc::SIGCONT);
-                }
-            }
+            send(*pid, sig);
         }
         pids.len()
     }

@@ -14,7 +14,7 @@ use crate::safe_file;
 use crate::trust::{self, Trust};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
@@ -514,111 +514,18 @@ impl Parser<'_> {
         let kind = p.kind.get_ref().as_str();
         let at = p.kind.span().start;
         let bad = |m: String| self.err(at, format!("service {service}: probe: {m}"));
-        // Which optional fields each type takes.
-        let allowed: &[&str] = match kind {
-            "connect" => &["port", "timeout"],
-            "http" => &["port", "path", "method", "host", "expect", "expect_regex", "timeout"],
-            "https" => &["port", "path", "method", "host", "expect", "expect_regex", "verify", "timeout"],
-            "smtp" | "pop" | "imap" | "ftp" => &["port", "timeout"],
-            "exchange" => &["port", "send", "expect", "expect_regex", "timeout"],
-            "external" => &["port", "argv", "timeout"],
-            other => {
-                return Err(bad(format!(
-                    "unknown type {other:?} (connect, http, https, smtp, pop, imap, ftp, exchange, external)"
-                )))
-            }
-        };
-        let present = [
-            ("port", p.port.as_ref().map(|s| s.span().start)),
-            ("path", p.path.as_ref().map(|s| s.span().start)),
-            ("method", p.method.as_ref().map(|s| s.span().start)),
-            ("host", p.host.as_ref().map(|s| s.span().start)),
-            ("expect", p.expect.as_ref().map(|s| s.span().start)),
-            ("expect_regex", p.expect_regex.as_ref().map(|s| s.span().start)),
-            ("send", p.send.as_ref().map(|s| s.span().start)),
-            ("argv", p.argv.as_ref().map(|s| s.span().start)),
-            ("verify", p.verify.as_ref().map(|s| s.span().start)),
-            ("timeout", p.timeout.as_ref().map(|s| s.span().start)),
-        ];
-        for (field, pos) in present {
-            if let Some(pos) = pos {
-                if !allowed.contains(&field) {
-                    return Err(
-                        self.err(pos, format!("service {service}: probe: {field} does not apply to a {kind} probe"))
-                    );
-                }
-            }
-        }
-        let default_port = match kind {
-            "http" => Some(80),
-            "https" => Some(443),
-            "smtp" => Some(25),
-            "pop" => Some(110),
-            "imap" => Some(143),
-            "ftp" => Some(21),
-            "external" => Some(0),
-            _ => None,
-        };
-        let port = match &p.port {
-            Some(v) => match u16::try_from(*v.get_ref()) {
-                Ok(n) if n > 0 => n,
-                _ => return Err(self.err(v.span().start, format!("service {service}: probe: port must be 1 to 65535"))),
-            },
-            None => match default_port {
-                Some(n) => n,
-                None => return Err(bad(format!("a {kind} probe needs a port"))),
-            },
-        };
+        self.probe_fields(p, kind, service)?;
+        let port = self.probe_port(p, kind, service)?;
         if p.expect.is_some() && p.expect_regex.is_some() {
             return Err(bad("give expect or expect_regex, not both".into()));
         }
-        let expect = match (&p.expect, &p.expect_regex) {
-            (Some(t), _) => Expect::Text(self.expand(t)?),
-            (_, Some(r)) => match regex::Regex::new(r.get_ref()) {
-                Ok(re) => Expect::Pattern(re),
-                Err(e) => {
-                    let first = e.to_string().lines().last().unwrap_or_default().trim().to_string();
-                    return Err(self.err(r.span().start, format!("service {service}: probe: expect_regex: {first}")));
-                }
-            },
-            _ => Expect::Any,
-        };
+        let expect = self.probe_expect(p, service)?;
         let timeout =
             self.duration(&p.timeout, &format!("service {service}: probe: timeout"))?.unwrap_or(DEFAULT_PROBE_TIMEOUT);
-        let ip: IpAddr = self.vars.ip;
-        let target = SocketAddr::new(ip, port);
+        let target = SocketAddr::new(self.vars.ip, port);
         let (probe, describe) = match kind {
             "connect" => (Probe::Connect, format!("connect {target}")),
-            "http" | "https" => {
-                let path = match &p.path {
-                    Some(v) => self.expand(v)?,
-                    None => "/".into(),
-                };
-                if !path.starts_with('/') || path.contains(char::is_whitespace) {
-                    return Err(bad(format!("path {path:?} must start with / and have no spaces")));
-                }
-                let method = p.method.as_ref().map_or("GET".to_string(), |m| m.get_ref().clone());
-                if !matches!(method.as_str(), "GET" | "HEAD") {
-                    return Err(bad(format!("method {method:?}: GET or HEAD")));
-                }
-                let host = match &p.host {
-                    Some(h) => self.expand(h)?,
-                    None => self.vars.hostname.clone(),
-                };
-                if host.contains(|c: char| c.is_whitespace() || c.is_control()) {
-                    return Err(bad(format!("host {host:?} has spaces or control characters")));
-                }
-                let describe = format!("{kind} {target}{path} (Host: {host})");
-                let host = Some(host);
-                if kind == "https" {
-                    // Certificates are checked only when asked: an instance's
-                    // certificate names its host name, not the address probed.
-                    let verify = p.verify.as_ref().is_some_and(|v| *v.get_ref());
-                    (Probe::Https { method, path, host, expect, verify }, describe)
-                } else {
-                    (Probe::Http { method, path, host, expect }, describe)
-                }
-            }
+            "http" | "https" => self.http_probe(p, kind, target, expect, &bad)?,
             "smtp" | "pop" | "imap" | "ftp" => {
                 let g = match kind {
                     "smtp" => Greeting::Smtp,
@@ -635,25 +542,149 @@ impl Parser<'_> {
                 };
                 (Probe::Exchange { request: send.into_bytes(), expect }, format!("exchange with {target}"))
             }
-            _ => {
-                let Some(argv) = &p.argv else {
-                    return Err(bad("an external probe needs argv (the command; ip and port are appended)".into()));
-                };
-                if argv.get_ref().is_empty() {
-                    return Err(self.err(argv.span().start, format!("service {service}: probe: argv is empty")));
-                }
-                let mut v = Vec::new();
-                for a in argv.get_ref() {
-                    v.push(self.expand(a)?);
-                }
-                let describe = format!("external {}", v.join(" "));
-                // As the service's user (nobody when the file names none),
-                // never as the agent's root.
-                let user = user.unwrap_or(super::DEFAULT_USER).to_string();
-                (Probe::External { argv: v, user }, describe)
-            }
+            _ => self.external_probe(p, service, user, &bad)?,
         };
         Ok(Check { probe, target, timeout, describe })
+    }
+
+    /// Refuse an unknown type, and fields the type does not take.
+    fn probe_fields(&self, p: &RawProbe, kind: &str, service: &str) -> Result<(), InstanceError> {
+        let allowed: &[&str] = match kind {
+            "connect" => &["port", "timeout"],
+            "http" => &["port", "path", "method", "host", "expect", "expect_regex", "timeout"],
+            "https" => &["port", "path", "method", "host", "expect", "expect_regex", "verify", "timeout"],
+            "smtp" | "pop" | "imap" | "ftp" => &["port", "timeout"],
+            "exchange" => &["port", "send", "expect", "expect_regex", "timeout"],
+            "external" => &["port", "argv", "timeout"],
+            other => {
+                return Err(self.err(
+                    p.kind.span().start,
+                    format!(
+                        "service {service}: probe: unknown type {other:?} (connect, http, https, smtp, pop, imap, \
+                         ftp, exchange, external)"
+                    ),
+                ))
+            }
+        };
+        let present = [
+            ("port", p.port.as_ref().map(|s| s.span().start)),
+            ("path", p.path.as_ref().map(|s| s.span().start)),
+            ("method", p.method.as_ref().map(|s| s.span().start)),
+            ("host", p.host.as_ref().map(|s| s.span().start)),
+            ("expect", p.expect.as_ref().map(|s| s.span().start)),
+            ("expect_regex", p.expect_regex.as_ref().map(|s| s.span().start)),
+            ("send", p.send.as_ref().map(|s| s.span().start)),
+            ("argv", p.argv.as_ref().map(|s| s.span().start)),
+            ("verify", p.verify.as_ref().map(|s| s.span().start)),
+            ("timeout", p.timeout.as_ref().map(|s| s.span().start)),
+        ];
+        for (field, pos) in present {
+            if let Some(pos) = pos.filter(|_| !allowed.contains(&field)) {
+                return Err(
+                    self.err(pos, format!("service {service}: probe: {field} does not apply to a {kind} probe"))
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The port: given (1 to 65535) or the type's default.
+    fn probe_port(&self, p: &RawProbe, kind: &str, service: &str) -> Result<u16, InstanceError> {
+        let default_port = match kind {
+            "http" => Some(80),
+            "https" => Some(443),
+            "smtp" => Some(25),
+            "pop" => Some(110),
+            "imap" => Some(143),
+            "ftp" => Some(21),
+            "external" => Some(0),
+            _ => None,
+        };
+        match &p.port {
+            Some(v) => match u16::try_from(*v.get_ref()) {
+                Ok(n) if n > 0 => Ok(n),
+                _ => Err(self.err(v.span().start, format!("service {service}: probe: port must be 1 to 65535"))),
+            },
+            None => default_port.ok_or_else(|| {
+                self.err(p.kind.span().start, format!("service {service}: probe: a {kind} probe needs a port"))
+            }),
+        }
+    }
+
+    fn probe_expect(&self, p: &RawProbe, service: &str) -> Result<Expect, InstanceError> {
+        Ok(match (&p.expect, &p.expect_regex) {
+            (Some(t), _) => Expect::Text(self.expand(t)?),
+            (_, Some(r)) => match regex::Regex::new(r.get_ref()) {
+                Ok(re) => Expect::Pattern(re),
+                Err(e) => {
+                    let first = e.to_string().lines().last().unwrap_or_default().trim().to_string();
+                    return Err(self.err(r.span().start, format!("service {service}: probe: expect_regex: {first}")));
+                }
+            },
+            _ => Expect::Any,
+        })
+    }
+
+    fn http_probe(
+        &self,
+        p: &RawProbe,
+        kind: &str,
+        target: SocketAddr,
+        expect: Expect,
+        bad: &dyn Fn(String) -> InstanceError,
+    ) -> Result<(Probe, String), InstanceError> {
+        let path = match &p.path {
+            Some(v) => self.expand(v)?,
+            None => "/".into(),
+        };
+        if !path.starts_with('/') || path.contains(char::is_whitespace) {
+            return Err(bad(format!("path {path:?} must start with / and have no spaces")));
+        }
+        let method = p.method.as_ref().map_or("GET".to_string(), |m| m.get_ref().clone());
+        if !matches!(method.as_str(), "GET" | "HEAD") {
+            return Err(bad(format!("method {method:?}: GET or HEAD")));
+        }
+        let host = match &p.host {
+            Some(h) => self.expand(h)?,
+            None => self.vars.hostname.clone(),
+        };
+        if host.contains(|c: char| c.is_whitespace() || c.is_control()) {
+            return Err(bad(format!("host {host:?} has spaces or control characters")));
+        }
+        let describe = format!("{kind} {target}{path} (Host: {host})");
+        let host = Some(host);
+        if kind == "https" {
+            // Certificates are checked only when asked: an instance's
+            // certificate names its host name, not the address probed.
+            let verify = p.verify.as_ref().is_some_and(|v| *v.get_ref());
+            Ok((Probe::Https { method, path, host, expect, verify }, describe))
+        } else {
+            Ok((Probe::Http { method, path, host, expect }, describe))
+        }
+    }
+
+    fn external_probe(
+        &self,
+        p: &RawProbe,
+        service: &str,
+        user: Option<&str>,
+        bad: &dyn Fn(String) -> InstanceError,
+    ) -> Result<(Probe, String), InstanceError> {
+        let Some(argv) = &p.argv else {
+            return Err(bad("an external probe needs argv (the command; ip and port are appended)".into()));
+        };
+        if argv.get_ref().is_empty() {
+            return Err(self.err(argv.span().start, format!("service {service}: probe: argv is empty")));
+        }
+        let mut v = Vec::new();
+        for a in argv.get_ref() {
+            v.push(self.expand(a)?);
+        }
+        let describe = format!("external {}", v.join(" "));
+        // As the service's user (nobody when the file names none), never
+        // as the agent's root.
+        let user = user.unwrap_or(super::DEFAULT_USER).to_string();
+        Ok((Probe::External { argv: v, user }, describe))
     }
 
     /// A `source =` template: as trusted as the instance file, bounded.

@@ -8,10 +8,14 @@ mod config;
 mod error;
 mod file;
 mod process;
+#[cfg(test)]
+mod props;
 pub mod registry;
 mod score;
 pub mod spec;
 mod state;
+mod stop;
+mod sys;
 
 pub use config::Config;
 pub use error::InstanceError;
@@ -27,11 +31,12 @@ use crate::trust::Trust;
 use crate::{debug, info, warn};
 use cgroup::Group;
 use file::{InstanceFile, Role, Service};
-use process::{Ident, User};
+use process::User;
 use state::{ServiceState, State};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use sys::Real;
 
 pub struct Instance;
 
@@ -40,7 +45,7 @@ pub struct Instance;
 const SETTLE: Duration = Duration::from_millis(200);
 /// Kept back per service still to stop, for its SIGKILL, so one slow service
 /// cannot eat the time of the others.
-const KILL_RESERVE: Duration = Duration::from_millis(300);
+pub(crate) const KILL_RESERVE: Duration = Duration::from_millis(300);
 
 impl Agent for Instance {
     fn spec(&self) -> &'static AgentSpec {
@@ -90,7 +95,7 @@ impl Agent for Instance {
                 return Ok(Status::Success);
             }
             warn!("instance {} is partly running: stopping what is left before starting", cfg.name);
-            stop_all(&st, &Group::at(&st.cgroup), dl)?;
+            stop::all(&mut Real, &st, &Group::at(&st.cgroup), dl)?;
         }
         if cg.populated() {
             warn!("processes were left in {} without a started instance: killing them", cg.path.display());
@@ -102,9 +107,9 @@ impl Agent for Instance {
         st.running = true;
         st.started = state::now_secs();
         state::write(&run_dir, &st)?;
-        let first: Vec<&Service> = f.services.iter().filter(|s| s.role == Role::Any).collect();
+        let first = start_order(&f);
         if let Err(e) = start_services(&cfg, &first, &users, &cg, &mut st, dl) {
-            let _ = stop_all(&st, &cg, &dl.within(Duration::from_secs(30)).max_of(Duration::from_secs(2)));
+            let _ = stop::all(&mut Real, &st, &cg, &dl.within(Duration::from_secs(30)).max_of(Duration::from_secs(2)));
             st.running = false;
             clear(&mut st, |_| true);
             let _ = state::write(&run_dir, &st);
@@ -131,7 +136,7 @@ impl Agent for Instance {
         };
         let started = Instant::now();
         let mut st = st.unwrap_or_else(|| State::new(&cfg, &ctx.env.instance, None, &cg.path));
-        stop_all(&st, &cg, dl)?;
+        stop::all(&mut Real, &st, &cg, dl)?;
         score::publish(ctx, None);
         let was_running = st.running;
         st.running = false;
@@ -234,12 +239,7 @@ impl Agent for Instance {
                 st.services.push(ServiceState::of(svc));
             }
         }
-        let todo: Vec<&Service> = f
-            .services
-            .iter()
-            .filter(|s| s.role == Role::Promoted)
-            .filter(|s| !st.services.iter().any(|x| x.name == s.name && x.alive()))
-            .collect();
+        let todo = promote_order(&f, |name| st.services.iter().any(|x| x.name == name && x.alive()));
         if st.promoted && todo.is_empty() {
             info!("instance {} is already promoted", cfg.name);
             return Ok(Status::Success);
@@ -247,7 +247,7 @@ impl Agent for Instance {
         st.promoted = true;
         if let Err(e) = start_services(&cfg, &todo, &users, &cg, &mut st, dl) {
             let order: Vec<ServiceState> = st.stop_order().into_iter().filter(|s| s.role == Role::Promoted).collect();
-            let _ = stop_services(&order, &cg, &dl.max_of(Duration::from_secs(2)));
+            let _ = stop::services(&mut Real, &order, &cg, &dl.max_of(Duration::from_secs(2)));
             st.promoted = false;
             clear(&mut st, |s| s.role == Role::Promoted);
             let _ = state::write(&run_dir, &st);
@@ -266,7 +266,7 @@ impl Agent for Instance {
         };
         let cg = Group::at(&st.cgroup);
         let order: Vec<ServiceState> = st.stop_order().into_iter().filter(|s| s.role == Role::Promoted).collect();
-        stop_services(&order, &cg, &ctx.deadline)?;
+        stop::services(&mut Real, &order, &cg, &ctx.deadline)?;
         let was = st.promoted;
         st.promoted = false;
         clear(&mut st, |s| s.role == Role::Promoted);
@@ -287,7 +287,7 @@ impl Agent for Instance {
     }
 }
 
-trait MaxOf {
+pub(crate) trait MaxOf {
     fn max_of(self, d: Duration) -> Deadline;
 }
 
@@ -306,6 +306,18 @@ impl MaxOf for Deadline {
 fn survivors(name: &str, pids: &[i32]) -> AgentError {
     let list: Vec<String> = pids.iter().map(i32::to_string).collect();
     InstanceError::Survivors { name: name.to_string(), pids: list.join(" ") }.into()
+}
+
+/// What start runs, in this order: the services for every node, in file
+/// order (promoted-only ones wait for promote).
+fn start_order(f: &InstanceFile) -> Vec<&Service> {
+    f.services.iter().filter(|s| s.role == Role::Any).collect()
+}
+
+/// What promote starts, in file order: promoted-only services not already
+/// running (`running` says which are).
+fn promote_order(f: &InstanceFile, running: impl Fn(&str) -> bool) -> Vec<&Service> {
+    f.services.iter().filter(|s| s.role == Role::Promoted && !running(&s.name)).collect()
 }
 
 /// Forget the processes of the services `which` selects.
@@ -542,92 +554,6 @@ fn wait_ready(
     Ok(())
 }
 
-/// Stop one service: its stop signal to the main process (to every process
-/// in its cgroup when the main one is gone), the same signal to stragglers
-/// once the main process has exited, then after `grace` SIGKILL to the whole
-/// cgroup. The cgroup decides when it is over, not the pid.
-fn stop_service(s: &ServiceState, scg: &Group, grace: Duration, dl: &Deadline) -> Result<(), Vec<i32>> {
-    if !scg.exists() {
-        return Ok(());
-    }
-    let t0 = Instant::now();
-    if scg.populated() {
-        let main = s.ident.filter(Ident::alive);
-        match main {
-            // SAFETY: kill(2) on the service's main process, verified by
-            // pid and start time.
-            Some(i) => unsafe {
-                libc::kill(i.pid, s.stop_signal);
-                libc::kill(i.pid, libc::SIGCONT);
-            },
-            None => {
-                scg.signal_all(s.stop_signal);
-            }
-        }
-        let mut swept = main.is_none();
-        let until = dl.within(grace);
-        loop {
-            if !scg.populated() {
-                break;
-            }
-            if !swept && !main.is_some_and(|i| i.alive()) {
-                // The main process is gone; what is left was forked by it.
-                scg.signal_all(s.stop_signal);
-                swept = true;
-            }
-            if until.expired() {
-                let left = scg.all_procs();
-                warn!(
-                    "service {} did not stop within {} ms after SIG{}: killing its cgroup ({} processes: {:?})",
-                    s.name,
-                    grace.as_millis(),
-                    crate::mount::holders::signal_name(s.stop_signal),
-                    left.len(),
-                    left
-                );
-                scg.kill();
-                break;
-            }
-            until.sleep(Duration::from_millis(10));
-        }
-    }
-    scg.destroy(&dl.max_of(Duration::from_millis(200)))?;
-    info!("service {} stopped in {} ms", s.name, t0.elapsed().as_millis());
-    Ok(())
-}
-
-/// Stop `order` one after the other, each within its stop timeout and what
-/// the action deadline leaves after reserving time for the rest.
-fn stop_services(order: &[ServiceState], cg: &Group, dl: &Deadline) -> Result<(), InstanceError> {
-    let mut left: Vec<i32> = Vec::new();
-    for (i, s) in order.iter().enumerate() {
-        let reserve = KILL_RESERVE * u32::try_from(order.len() - i).unwrap_or(1);
-        let grace = s.stop_timeout.min(dl.remaining().saturating_sub(reserve));
-        if let Err(pids) = stop_service(s, &cg.child(&s.name), grace, dl) {
-            left.extend(pids);
-        }
-    }
-    if left.is_empty() {
-        Ok(())
-    } else {
-        let list: Vec<String> = left.iter().map(i32::to_string).collect();
-        Err(InstanceError::Survivors { name: cg.path.display().to_string(), pids: list.join(" ") })
-    }
-}
-
-/// Stop every service in reverse order, then kill whatever is left in the
-/// instance's cgroup (strays in unknown sub-cgroups) and remove it.
-fn stop_all(st: &State, cg: &Group, dl: &Deadline) -> Result<(), InstanceError> {
-    let r = stop_services(&st.stop_order(), cg, dl);
-    let final_dl = dl.max_of(Duration::from_millis(500));
-    let swept = cg.destroy(&final_dl);
-    r?;
-    swept.map_err(|pids| {
-        let list: Vec<String> = pids.iter().map(i32::to_string).collect();
-        InstanceError::Survivors { name: st.name.clone(), pids: list.join(" ") }
-    })
-}
-
 /// The agent's directory in datadir for its depth-20 check file.
 pub const STATUS_DIR: &str = ".haven-status";
 
@@ -652,4 +578,63 @@ fn datadir_round_trip(cfg: &Config, dl: &Deadline) -> Result<(), InstanceError> 
         return Err(InstanceError::Mismatch { path: path.display().to_string(), got: back });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> Config {
+        Config {
+            name: "web1".into(),
+            hostname: "web1.example.org".into(),
+            ip: "198.51.100.80".parse().unwrap(),
+            datadir: "/srv/web1".into(),
+            config: "/srv/web1/instance.toml".into(),
+            user: None,
+            promotion_score: 10,
+        }
+    }
+
+    fn file() -> InstanceFile {
+        let vars = cfg().vars();
+        let text = "[[service]]\nname = \"db\"\nargv = [\"/bin/true\"]\n\
+                    [[service]]\nname = \"sync\"\nrole = \"promoted\"\nargv = [\"/bin/true\"]\n\
+                    [[service]]\nname = \"web\"\nargv = [\"/bin/true\"]\n\
+                    [[service]]\nname = \"panel\"\nrole = \"promoted\"\nargv = [\"/bin/true\"]\n";
+        file::parse("/srv/web1/instance.toml", text, &vars).unwrap()
+    }
+
+    fn names(v: &[&Service]) -> Vec<String> {
+        v.iter().map(|s| s.name.clone()).collect()
+    }
+
+    #[test]
+    fn start_runs_the_common_services_in_file_order_and_promote_the_rest() {
+        let f = file();
+        assert_eq!(names(&start_order(&f)), ["db", "web"]);
+        assert_eq!(names(&promote_order(&f, |_| false)), ["sync", "panel"]);
+        // A second promote starts only what is not running.
+        assert_eq!(names(&promote_order(&f, |n| n == "sync")), ["panel"]);
+        // Stop goes the other way: promoted-only first, each in reverse.
+        let mut st = State::new(&cfg(), "web1", Some(&f), Path::new("/cg"));
+        st.promoted = true;
+        let order: Vec<String> = st.stop_order().into_iter().map(|s| s.name).collect();
+        assert_eq!(order, ["panel", "sync", "web", "db"]);
+    }
+
+    #[test]
+    fn a_delegated_file_may_run_only_as_its_owner() {
+        let mut f = file();
+        f.trust = Trust::User(33);
+        let svc = f.services[0].clone();
+        let owner = User { name: "www-data".into(), uid: 33, gid: 33, home: "/var/www".into(), groups: vec![33] };
+        let root = User { name: "root".into(), uid: 0, gid: 0, home: "/root".into(), groups: vec![0] };
+        assert!(check_delegated(&f, &svc, &owner, 33).is_ok());
+        let e = check_delegated(&f, &svc, &root, 33).unwrap_err();
+        assert!(e.to_string().contains("would run as root") && e.to_string().contains("uid 33"), "{e}");
+        let mut capped = svc.clone();
+        capped.caps = crate::privdrop::Caps::default().with(10);
+        assert!(check_delegated(&f, &capped, &owner, 33).unwrap_err().to_string().contains("net_bind_service"));
+    }
 }

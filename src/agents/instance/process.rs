@@ -87,9 +87,19 @@ fn open_log(path: &Path) -> Result<std::fs::File, InstanceError> {
 
 /// The last lines of a log, on one line, for an exit reason.
 pub fn log_tail(path: &Path) -> String {
-    let text = std::fs::read(path).unwrap_or_default();
-    let from = text.len().saturating_sub(2048);
-    let tail = String::from_utf8_lossy(&text[from..]).into_owned();
+    // The last 2 KiB only (a log may be megabytes), never through a link.
+    let text = crate::safe_file::open_regular(path)
+        .ok()
+        .and_then(|(fd, st)| {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut f = std::fs::File::from(fd);
+            f.seek(SeekFrom::Start(u64::try_from(st.st_size).unwrap_or(0).saturating_sub(2048))).ok()?;
+            let mut buf = Vec::new();
+            f.take(2048).read_to_end(&mut buf).ok()?;
+            Some(buf)
+        })
+        .unwrap_or_default();
+    let tail = String::from_utf8_lossy(&text).into_owned();
     let lines: Vec<&str> = tail.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     let last = &lines[lines.len().saturating_sub(3)..];
     if last.is_empty() {
