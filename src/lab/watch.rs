@@ -59,6 +59,10 @@ struct Change {
 #[derive(Default)]
 struct Record {
     samples: u64,
+    /// Rounds per sampler (the slowest one bounds the sampling period).
+    rounds: HashMap<String, u64>,
+    /// Flags sampled but not yet noted (a sampler stages them unlocked).
+    staged: Vec<(Duration, String, usize, bool)>,
     changes: Vec<Change>,
     /// Per (invariant, node): runs of consecutive samples that held it.
     runs: HashMap<(usize, String), Vec<(Duration, Duration)>>,
@@ -67,6 +71,31 @@ struct Record {
 }
 
 impl Record {
+    /// Stage one sample of `node`: Some(flag) per invariant it covers.
+    fn apply(&mut self, at: Duration, node: &str, held: Result<Vec<Option<bool>>, String>) {
+        match held {
+            Ok(flags) => {
+                for (i, f) in flags.into_iter().enumerate() {
+                    if let Some(h) = f {
+                        self.staged.push((at, node.to_string(), i, h));
+                    }
+                }
+            }
+            Err(e) => self.errors.push(format!("sampling {node}: {e}")),
+        }
+    }
+
+    fn merge(&mut self, other: Record) {
+        for (at, node, i, h) in other.staged {
+            self.note(at, &node, i, h);
+        }
+        for e in other.errors {
+            if self.errors.len() < 20 {
+                self.errors.push(e);
+            }
+        }
+    }
+
     fn note(&mut self, at: Duration, node: &str, what: usize, held: bool) {
         let key = (what, node.to_string());
         match (self.open.get_mut(&key), held) {
@@ -167,13 +196,16 @@ impl Watch {
             })
             .collect();
         violations.extend(rec.errors.iter().take(5).cloned());
+        let mut changes = rec.changes.clone();
+        changes.sort_by_key(|c| c.at);
         let mut timeline = String::new();
-        for c in &rec.changes {
+        for c in &changes {
             let verb = if c.held { "holds" } else { "dropped" };
             let _ =
                 writeln!(timeline, "{:9.3} s  {:<8} {verb} {}", c.at.as_secs_f64(), c.node, self.what[c.what].label());
         }
-        Verdict { samples: rec.samples, duration: self.started.elapsed(), violations, timeline }
+        let samples = rec.rounds.values().copied().min().unwrap_or(rec.samples);
+        Verdict { samples, duration: self.started.elapsed(), violations, timeline }
     }
 }
 
@@ -195,7 +227,7 @@ impl Verdict {
     pub fn summary(&self) -> String {
         let rate = self.samples as f64 / self.duration.as_secs_f64().max(0.001);
         format!(
-            "{} rounds over every node in {:.1} s ({rate:.0} a second, one every {:.0} ms)",
+            "{} rounds of the slowest sampler in {:.1} s ({rate:.0} a second, one every {:.0} ms)",
             self.samples,
             self.duration.as_secs_f64(),
             1000.0 / rate.max(0.001)
@@ -203,32 +235,56 @@ impl Verdict {
     }
 }
 
+/// One sampler per node for its addresses (each enters the node's network
+/// namespace and returns to its own after every sample, so it never keeps
+/// a powered-off node's namespace alive) and one for processes and mounts
+/// of every node, all in parallel so a slow one does not slow the others.
 fn sample_loop(nodes: &[String], what: &[Held], stop: &AtomicBool, record: &Mutex<Record>, started: Instant) {
-    // The thread enters each node's network namespace in turn and returns
-    // to its own after each round, so it never keeps a powered-off node's
-    // namespace alive.
-    let home = std::fs::File::open("/proc/thread-self/ns/net");
-    while !stop.load(Ordering::SeqCst) && started.elapsed() < LIMIT {
-        let round = Instant::now();
-        let procs = scan_processes(what, nodes);
-        for node in nodes {
-            let at = started.elapsed();
-            let held = sample_node(node, what, &procs);
-            let mut rec = record.lock().unwrap_or_else(|p| p.into_inner());
-            match held {
-                Ok(held) => {
-                    for (i, h) in held.into_iter().enumerate() {
-                        rec.note(at, node, i, h);
-                    }
-                }
-                Err(e) if rec.errors.len() < 20 => rec.errors.push(format!("sampling {node}: {e}")),
-                Err(_) => {}
+    std::thread::scope(|scope| {
+        if what.iter().any(|h| matches!(h, Held::Addr { .. })) {
+            for node in nodes {
+                scope.spawn(move || {
+                    let home = std::fs::File::open("/proc/thread-self/ns/net");
+                    every_period(node, stop, record, started, |at, rec: &mut Record| {
+                        let held = addresses_held(node, what);
+                        if let Ok(h) = &home {
+                            let _ = nix::sched::setns(h.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET);
+                        }
+                        rec.apply(at, node, held);
+                    });
+                });
             }
         }
-        if let Ok(h) = &home {
-            let _ = nix::sched::setns(h.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET);
+        if what.iter().any(|h| !matches!(h, Held::Addr { .. })) {
+            scope.spawn(move || {
+                every_period("processes and mounts", stop, record, started, |at, rec: &mut Record| {
+                    let procs = scan_processes(what, nodes);
+                    for node in nodes {
+                        rec.apply(at, node, Ok(host_held(node, what, &procs)));
+                    }
+                });
+            });
         }
-        record.lock().unwrap_or_else(|p| p.into_inner()).samples += 1;
+    });
+}
+
+/// Run `sample` every PERIOD until stopped; it records under the lock.
+fn every_period(
+    name: &str,
+    stop: &AtomicBool,
+    record: &Mutex<Record>,
+    started: Instant,
+    mut sample: impl FnMut(Duration, &mut Record),
+) {
+    while !stop.load(Ordering::SeqCst) && started.elapsed() < LIMIT {
+        let round = Instant::now();
+        let at = started.elapsed();
+        let mut staged = Record::default();
+        sample(at, &mut staged);
+        let mut rec = record.lock().unwrap_or_else(|p| p.into_inner());
+        rec.merge(staged);
+        *rec.rounds.entry(name.to_string()).or_default() += 1;
+        drop(rec);
         std::thread::sleep(PERIOD.saturating_sub(round.elapsed()));
     }
 }
@@ -277,36 +333,49 @@ fn scan_processes(what: &[Held], nodes: &[String]) -> Vec<Proc> {
     out
 }
 
-/// What `node` holds now, one flag per invariant. A node without its
-/// namespaces (powered off) holds nothing.
-fn sample_node(node: &str, what: &[Held], procs: &[Proc]) -> Result<Vec<bool>, String> {
+/// The addresses `node` holds now: a flag per address invariant, None for
+/// the others. A node without its network namespace (off) holds nothing.
+fn addresses_held(node: &str, what: &[Held]) -> Result<Vec<Option<bool>>, String> {
     let netns = state::netns_path(node);
-    let net_ino = std::fs::metadata(&netns).map(|m| m.ino()).ok();
+    let by_dev = what.iter().any(|h| matches!(h, Held::Addr { dev: Some(_), .. }));
+    let addrs = if netns.exists() { addresses_in(&netns, by_dev)? } else { Vec::new() };
+    Ok(what
+        .iter()
+        .map(|h| match h {
+            Held::Addr { ip, dev } => {
+                Some(addrs.iter().any(|(a, d)| a == ip && dev.as_ref().is_none_or(|want| want == d)))
+            }
+            _ => None,
+        })
+        .collect())
+}
+
+/// The mounts and processes `node` holds now (None for addresses): mounts
+/// through a process in its mount namespace, processes by their network
+/// namespace. A node without its namespaces (off) holds nothing.
+fn host_held(node: &str, what: &[Held], procs: &[Proc]) -> Vec<Option<bool>> {
+    let net_ino = std::fs::metadata(state::netns_path(node)).map(|m| m.ino()).ok();
     let mnt_ino = std::fs::metadata(state::mnt_handle(node)).map(|m| m.ino()).ok();
-    let addrs = match (net_ino, what.iter().any(|h| matches!(h, Held::Addr { .. }))) {
-        (Some(_), true) => addresses_in(&netns)?,
-        _ => Vec::new(),
-    };
     let mounts = match mnt_ino.and_then(|m| procs.iter().find(|p| p.mnt == m)) {
         Some(p) if what.iter().any(|h| matches!(h, Held::Mount { .. })) => {
             std::fs::read_to_string(format!("/proc/{}/mountinfo", p.pid)).unwrap_or_default()
         }
         _ => String::new(),
     };
-    Ok(what
-        .iter()
+    what.iter()
         .map(|h| match h {
-            Held::Addr { ip, dev } => addrs.iter().any(|(a, d)| a == ip && dev.as_ref().is_none_or(|want| want == d)),
-            Held::Mount { dir } => mounts.lines().any(|l| l.split(' ').nth(4) == Some(dir.as_str())),
+            Held::Addr { .. } => None,
+            Held::Mount { dir } => Some(mounts.lines().any(|l| l.split(' ').nth(4) == Some(dir.as_str()))),
             Held::Process { pattern } => {
-                net_ino.is_some_and(|n| procs.iter().any(|p| p.net == n && p.cmdline.contains(pattern.as_str())))
+                Some(net_ino.is_some_and(|n| procs.iter().any(|p| p.net == n && p.cmdline.contains(pattern.as_str()))))
             }
         })
-        .collect())
+        .collect()
 }
 
-/// Every address in the namespace at `netns`, with its interface's name.
-fn addresses_in(netns: &std::path::Path) -> Result<Vec<(IpAddr, String)>, String> {
+/// Every address in the namespace at `netns`, with its interface's name
+/// when `names` (one dump less per sample otherwise).
+fn addresses_in(netns: &std::path::Path, names: bool) -> Result<Vec<(IpAddr, String)>, String> {
     let f = match std::fs::File::open(netns) {
         Ok(f) => f,
         // Powered off between the stat and the open.
@@ -322,7 +391,7 @@ fn addresses_in(netns: &std::path::Path) -> Result<Vec<(IpAddr, String)>, String
     }
     drop(f);
     let mut nl = Rtnl::open(Deadline::after(Duration::from_secs(2))).map_err(|e| e.to_string())?;
-    let links = nl.links().map_err(|e| e.to_string())?;
+    let links = if names { nl.links().map_err(|e| e.to_string())? } else { Vec::new() };
     let addrs = nl.addresses().map_err(|e| e.to_string())?;
     Ok(addrs
         .into_iter()
