@@ -245,16 +245,14 @@ pub fn colocation_cycles(d: &Description) -> Vec<Problem> {
 /// ones when the cluster is opt-in), restricted failover domains and
 /// INFINITY colocations; a primitive left with no node is reported with
 /// every constraint that narrowed it.
-pub fn nowhere_to_run(d: &Description) -> Vec<Problem> {
-    if d.nodes.is_empty() {
-        return Vec::new();
-    }
-    let members = Members::new(d);
+/// Where each primitive may run, as one flag per node, and the lines of
+/// the constraints that narrowed it.
+type Allowed<'a> = BTreeMap<&'a str, (Vec<bool>, BTreeSet<usize>)>;
+
+/// Locations and restricted failover domains, each primitive on its own.
+fn placed<'a>(d: &'a Description, members: &Members<'a>, index: &BTreeMap<&str, usize>, opt_in: bool) -> Allowed<'a> {
     let prims = |_: &Description, id: &str| members.get(id);
-    // Nodes by index; a primitive's allowed nodes as one flag per node.
-    let index: BTreeMap<&str, usize> = d.nodes.iter().enumerate().map(|(i, n)| (n.name.as_str(), i)).collect();
-    let opt_in = d.properties.iter().any(|p| p.name == "symmetric-cluster" && p.value == "false");
-    let mut allowed: BTreeMap<&str, (Vec<bool>, BTreeSet<usize>)> =
+    let mut allowed: Allowed =
         d.resources.iter().map(|p| (p.id.as_str(), (vec![!opt_in; d.nodes.len()], BTreeSet::new()))).collect();
     for l in &d.locations {
         let Placement::Node { node, score } = &l.placement else { continue };
@@ -287,6 +285,13 @@ pub fn nowhere_to_run(d: &Description) -> Vec<Problem> {
             }
         }
     }
+    allowed
+}
+
+/// Group members and INFINITY colocations: a primitive is allowed only
+/// where what it runs with is.
+fn tied<'a>(d: &'a Description, members: &Members<'a>, allowed: &mut Allowed<'a>) {
+    let prims = |_: &Description, id: &str| members.get(id);
     // Group members run together: each is allowed where all of them are.
     let mut ties: Vec<(Vec<&str>, Vec<&str>, Option<usize>)> = Vec::new();
     for (_, group) in containers(d) {
@@ -330,6 +335,17 @@ pub fn nowhere_to_run(d: &Description) -> Vec<Problem> {
             break;
         }
     }
+}
+
+pub fn nowhere_to_run(d: &Description) -> Vec<Problem> {
+    if d.nodes.is_empty() {
+        return Vec::new();
+    }
+    let members = Members::new(d);
+    let index: BTreeMap<&str, usize> = d.nodes.iter().enumerate().map(|(i, n)| (n.name.as_str(), i)).collect();
+    let opt_in = d.properties.iter().any(|p| p.name == "symmetric-cluster" && p.value == "false");
+    let mut allowed = placed(d, &members, &index, opt_in);
+    tied(d, &members, &mut allowed);
     let mut out = Vec::new();
     for p in &d.resources {
         let Some((nodes, why)) = allowed.get(p.id.as_str()) else { continue };

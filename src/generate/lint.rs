@@ -58,6 +58,8 @@ pub enum LintRule {
     NowhereToRun,
     /// A fence device for several nodes without each node's port.
     FencePort,
+    /// A promotable clone of an agent that cannot be promoted.
+    PromotableAgent,
 }
 
 impl LintRule {
@@ -85,6 +87,7 @@ impl LintRule {
             LintRule::ColocationCycle => "colocation-cycle",
             LintRule::NowhereToRun => "nowhere-to-run",
             LintRule::FencePort => "fence-port",
+            LintRule::PromotableAgent => "promotable-agent",
         }
     }
 }
@@ -126,6 +129,7 @@ pub fn check(d: &Description, catalog: &dyn Catalog, installed: bool) -> Report 
     l.agents(catalog);
     l.clone_children();
     l.local_fs_clones();
+    l.promotable_agents();
     l.fencing();
     l.vips();
     l.dlm();
@@ -481,7 +485,8 @@ impl<'a> Lint<'a> {
         }
     }
 
-    fn local_fs_clones(&mut self) {
+    /// Only OCF agents have promote and demote.
+    fn promotable_agents(&mut self) {
         let d = self.d;
         for c in d.clones.iter().filter(|c| c.promotable) {
             for p in d.primitives_of(&c.id).into_iter().filter(|p| p.agent.class != "ocf") {
@@ -489,9 +494,13 @@ impl<'a> Lint<'a> {
                     "promotable clone {} holds {} ({}): only OCF agents can be promoted (Pacemaker refuses the configuration)",
                     c.id, p.id, p.agent
                 );
-                self.add(c.line, LintRule::LocalFsClone, msg);
+                self.add(c.line, LintRule::PromotableAgent, msg);
             }
         }
+    }
+
+    fn local_fs_clones(&mut self) {
+        let d = self.d;
         for c in &d.clones {
             for p in d.primitives_of(&c.id) {
                 if !agents::is_filesystem(&p.agent) {

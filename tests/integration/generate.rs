@@ -1265,6 +1265,15 @@ fn refused_cases() -> Vec<Refused> {
             "unknown-operation",
             &["force = true", "monitor = false"],
         ),
+        r("property value of the wrong type", with("[properties]\nstop-all-resources = \"freeze\"\n"), "stop-all-resources", "invalid-value", &["true or false"]),
+        r("non-ASCII value (crmsh mangles it)", BASE.replace("cidr_netmask = 24 }", "cidr_netmask = 24, iflabel = \"ünï\" }"), "iflabel", "invalid-value", &["non-ASCII"]),
+        r(
+            "promotable clone of a systemd unit (crm_verify: config not valid)",
+            with("[[resource]]\nid = \"db\"\nagent = \"systemd:db\"\n\n[[clone]]\nid = \"db-clone\"\nresource = \"db\"\npromotable = true\n"),
+            "id = \"db-clone\"",
+            "promotable-agent",
+            &["only OCF agents"],
+        ),
         r(
             "fence device for several nodes without ports",
             BASE.replace("sbd = { devices = [\"/dev/sdb1\"] }", "[[fencing.device]]\nid = \"pdu\"\nagent = \"fence_apc\"\nhosts = [\"n1\", \"n2\"]\nports = { n1 = \"1\" }\nparams = { ip = \"203.0.113.40\" }"),
