@@ -28,8 +28,9 @@ pub enum LintRule {
     MissingParameter,
     /// A constraint naming what is inside a clone instead of the clone.
     CloneChild,
-    /// A clone of a filesystem that only one node may mount.
-    LocalFsClone,
+    /// A clone that destroys data (a local filesystem on several nodes) or
+    /// that Pacemaker refuses (a promotable clone of a non-OCF agent).
+    BadClone,
     /// Shared storage or promotable resources without fencing.
     NoFencing,
     /// A virtual IP that is not tied to the service it serves.
@@ -71,7 +72,7 @@ impl LintRule {
             LintRule::UnknownParameter => "unknown-parameter",
             LintRule::MissingParameter => "missing-parameter",
             LintRule::CloneChild => "clone-child",
-            LintRule::LocalFsClone => "unsafe-clone",
+            LintRule::BadClone => "unsafe-clone",
             LintRule::NoFencing => "no-fencing",
             LintRule::VipWithoutService => "vip-without-service",
             LintRule::DlmDependency => "dlm-dependency",
@@ -125,7 +126,7 @@ pub fn check(d: &Description, catalog: &dyn Catalog, installed: bool) -> Report 
     l.membership();
     l.agents(catalog);
     l.clone_children();
-    l.local_fs_clones();
+    l.bad_clones();
     l.fencing();
     l.vips();
     l.dlm();
@@ -481,7 +482,7 @@ impl<'a> Lint<'a> {
         }
     }
 
-    fn local_fs_clones(&mut self) {
+    fn bad_clones(&mut self) {
         let d = self.d;
         for c in d.clones.iter().filter(|c| c.promotable) {
             for p in d.primitives_of(&c.id).into_iter().filter(|p| p.agent.class != "ocf") {
@@ -489,7 +490,7 @@ impl<'a> Lint<'a> {
                     "promotable clone {} holds {} ({}): only OCF agents can be promoted (Pacemaker refuses the configuration)",
                     c.id, p.id, p.agent
                 );
-                self.add(c.line, LintRule::UnsafeClone, msg);
+                self.add(c.line, LintRule::BadClone, msg);
             }
         }
         for c in &d.clones {
@@ -509,7 +510,7 @@ impl<'a> Lint<'a> {
                     "clone {} mounts {} ({what}) on several nodes at once: a filesystem that is not cluster-aware is destroyed that way; use ocfs2/gfs2 or nfs, mount it read-only (options=ro), or do not clone it",
                     c.id, p.id
                 );
-                self.add(c.line, LintRule::LocalFsClone, msg);
+                self.add(c.line, LintRule::BadClone, msg);
             }
         }
     }
