@@ -1,6 +1,7 @@
 //! The director's negotiate checks against real servers from Debian's
 //! packages (dnsmasq, slapd, PostgreSQL, MariaDB, FreeRADIUS, Dovecot,
-//! Python's smtpd) and small SIP/NNTP responders written here, each in its
+//! Python's smtpd, pyftpdlib, tinyproxy in front of Python's http.server)
+//! and small SIP/NNTP responders written here, each in its
 //! own network namespace on 127.0.0.1. Every check runs through
 //! `haven director round` on an ldirectord.cf, once where it must pass and
 //! once where it must fail.
@@ -93,13 +94,17 @@ fn cf(port: u16, service: &str, extra: &str) -> String {
 
 /// Wait until `port` takes connections inside the namespace.
 fn ready(ns: &Netns, dir: &Scratch, port: u16, udp: bool) {
-    let proto = if udp { "\tprotocol = udp\n\tchecktype = on\n" } else { "\tchecktype = connect\n" };
-    let text = format!("virtual = 198.51.100.10:{port}\n\treal = 127.0.0.1:{port} masq\n{proto}");
     if udp {
         std::thread::sleep(Duration::from_millis(300));
         return;
     }
-    assert!(wait_for(Duration::from_secs(30), || round(ns, dir, &text).0 == 1), "port {port} never opened");
+    ready_on(ns, dir, "127.0.0.1", port);
+}
+
+/// Wait until `ip`:`port` takes TCP connections inside the namespace.
+fn ready_on(ns: &Netns, dir: &Scratch, ip: &str, port: u16) {
+    let text = format!("virtual = 198.51.100.10:{port}\n\treal = {ip}:{port} masq\n\tchecktype = connect\n");
+    assert!(wait_for(Duration::from_secs(30), || round(ns, dir, &text).0 == 1), "{ip}:{port} never opened");
 }
 
 /// The passing and failing configurations of one service.
@@ -422,4 +427,117 @@ fn sip_and_nntp_checks_against_responders() {
     let udp = "\tprotocol = udp\n";
     pass_and_fail(&ns, &dir, &cf(5060, "sip", udp), &cf(5061, "sip", udp));
     pass_and_fail(&ns, &dir, &cf(1119, "nntp", ""), &cf(1120, "nntp", ""));
+}
+
+/// Debian's python3, which the python3-* packages install for (a python3
+/// earlier on PATH may lack them): Some when it imports `module`, from
+/// Debian's `package`.
+fn debian_python(module: &str, package: &str) -> Option<&'static str> {
+    let python = "/usr/bin/python3";
+    let ok = Command::new(python).args(["-c", &format!("import {module}")]).output().is_ok_and(|o| o.status.success());
+    if ok {
+        Some(python)
+    } else {
+        missing(&format!("{python} with {module} (Debian package {package})"));
+        None
+    }
+}
+
+#[test]
+fn ftp_check_against_pyftpdlib() {
+    if !prerequisites(&[]) {
+        return;
+    }
+    let Some(python) = debian_python("pyftpdlib", "python3-pyftpdlib") else {
+        return;
+    };
+    let ns = Netns::new();
+    let dir = Scratch::new("ftp");
+    let served = dir.path("served");
+    std::fs::create_dir_all(&served).unwrap();
+    std::fs::write(format!("{served}/health.txt"), "ftp server healthy\n").unwrap();
+    let _s = Server::start(
+        &ns,
+        "pyftpdlib",
+        &[
+            python,
+            "-m",
+            "pyftpdlib",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            "2121",
+            "-r",
+            "30000-30009",
+            "-d",
+            &served,
+            "-u",
+            "haven",
+            "-P",
+            "s3cret",
+        ],
+    );
+    ready(&ns, &dir, 2121, false);
+    let file = "\trequest = \"health.txt\"\n\treceive = \"healthy\"\n";
+    pass_and_fail(
+        &ns,
+        &dir,
+        &cf(2121, "ftp", &format!("\tlogin = \"haven\"\n\tpasswd = \"s3cret\"\n{file}")),
+        &cf(2121, "ftp", &format!("\tlogin = \"haven\"\n\tpasswd = \"wrong\"\n{file}")),
+    );
+    // Logged in, but the file says something else, or is not there.
+    let login = "\tlogin = \"haven\"\n\tpasswd = \"s3cret\"\n";
+    for other in [
+        "\trequest = \"health.txt\"\n\treceive = \"broken\"\n",
+        "\trequest = \"missing.txt\"\n\treceive = \"healthy\"\n",
+    ] {
+        let (up, out) = round(&ns, &dir, &cf(2121, "ftp", &format!("{login}{other}")));
+        assert_eq!(up, 0, "must fail:\n{other}\n{out}");
+    }
+}
+
+#[test]
+fn http_proxy_check_against_tinyproxy() {
+    if !prerequisites(&["tinyproxy"]) {
+        return;
+    }
+    let Some(python) = debian_python("http.server", "python3") else {
+        return;
+    };
+    let ns = Netns::new();
+    let dir = Scratch::new("proxy");
+    let site = dir.path("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(format!("{site}/page.html"), "<p>origin page ok</p>\n").unwrap();
+    // The origin listens on 127.0.0.2 only: a passing check on
+    // 127.0.0.1:8888 went through the proxy.
+    let _origin = Server::start(
+        &ns,
+        "http.server",
+        &[python, "-m", "http.server", "--bind", "127.0.0.2", "--directory", &site, "8080"],
+    );
+    let conf = dir.write(
+        "tinyproxy.conf",
+        "User nobody\nGroup nogroup\nPort 8888\nListen 127.0.0.1\nTimeout 10\nMaxClients 8\nLogLevel Error\nAllow 127.0.0.1\n",
+    );
+    let _proxy = Server::start(&ns, "tinyproxy", &["tinyproxy", "-d", "-c", &conf]);
+    ready_on(&ns, &dir, "127.0.0.2", 8080);
+    ready(&ns, &dir, 8888, false);
+    let url = "\trequest = \"http://127.0.0.2:8080/page.html\"\n";
+    pass_and_fail(
+        &ns,
+        &dir,
+        &cf(8888, "http_proxy", &format!("{url}\treceive = \"origin page ok\"\n")),
+        &cf(8888, "http_proxy", &format!("{url}\treceive = \"something else\"\n")),
+    );
+    // A page the origin does not have: the proxy passes on the 404.
+    let (up, out) = round(
+        &ns,
+        &dir,
+        &cf(8888, "http_proxy", "\trequest = \"http://127.0.0.2:8080/missing.html\"\n\treceive = \"origin\"\n"),
+    );
+    assert_eq!(up, 0, "a 404 through the proxy must fail:\n{out}");
+    // An origin nobody listens on: the proxy answers with an error page.
+    let (up, out) = round(&ns, &dir, &cf(8888, "http_proxy", "\trequest = \"http://127.0.0.3:8080/page.html\"\n"));
+    assert_eq!(up, 0, "an unreachable origin must fail:\n{out}");
 }
