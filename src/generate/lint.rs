@@ -232,7 +232,9 @@ impl<'a> Lint<'a> {
         for r in &d.resources {
             let mut ops = BTreeSet::new();
             for o in &r.ops {
-                if !ops.insert((o.name.as_str(), o.interval.as_str())) {
+                let interval =
+                    super::parse::duration_ms(&o.interval).map_or_else(|| o.interval.clone(), |ms| ms.to_string());
+                if !ops.insert((o.name.as_str(), interval)) {
                     let msg = format!(
                         "resource {}: two '{}' operations with interval {} (Pacemaker tells operations apart by name and interval)",
                         r.id, o.name, o.interval

@@ -299,6 +299,45 @@ pub fn valid_duration(s: &str) -> bool {
     digits > 0 && digits <= 12 && matches!(&s[digits..], "" | "ms" | "s" | "m" | "min" | "h" | "hr")
 }
 
+/// A valid duration in milliseconds, so `30`, `30s` and `PT30S` compare
+/// equal (Pacemaker tells operations apart by name and interval).
+pub fn duration_ms(s: &str) -> Option<u64> {
+    if let Some(iso) = s.strip_prefix('P') {
+        let (mut total, mut num, mut time) = (0u64, 0u64, false);
+        for c in iso.chars() {
+            match c {
+                'T' => time = true,
+                d if d.is_ascii_digit() => num = num.checked_mul(10)?.checked_add(u64::from(d.to_digit(10)?))?,
+                unit => {
+                    let secs = match (unit, time) {
+                        ('Y', false) => 365 * 86400,
+                        ('M', false) => 30 * 86400,
+                        ('W', false) => 7 * 86400,
+                        ('D', false) => 86400,
+                        ('H', true) => 3600,
+                        ('M', true) => 60,
+                        ('S', true) => 1,
+                        _ => return None,
+                    };
+                    total = total.checked_add(num.checked_mul(secs * 1000)?)?;
+                    num = 0;
+                }
+            }
+        }
+        return Some(total);
+    }
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let n: u64 = s[..digits].parse().ok()?;
+    let unit = match &s[digits..] {
+        "ms" => 1,
+        "" | "s" => 1000,
+        "m" | "min" => 60_000,
+        "h" | "hr" => 3_600_000,
+        _ => return None,
+    };
+    n.checked_mul(unit)
+}
+
 const ACTIONS: &[&str] = &["start", "stop", "promote", "demote"];
 const KINDS: &[&str] = &["Mandatory", "Optional", "Serialize"];
 const OPERATIONS: &[&str] = &["lt", "gt", "lte", "gte", "eq", "ne", "defined", "not_defined"];
@@ -736,6 +775,14 @@ score = 50
         assert!(matches!(d.locations[0].placement, Placement::Node { score: Score::NegInfinity, .. }));
         assert!(matches!(d.locations[1].placement, Placement::Node { score: Score::Value(50), .. }));
         assert_eq!(d.locations[1].line, 10);
+    }
+
+    #[test]
+    fn durations_compare_by_length() {
+        assert_eq!(duration_ms("30"), duration_ms("PT30S"));
+        assert_eq!(duration_ms("1min"), Some(60_000));
+        assert_eq!(duration_ms("PT1M30S"), Some(90_000));
+        assert_eq!(duration_ms("500ms"), Some(500));
     }
 
     #[test]

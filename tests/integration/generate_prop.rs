@@ -264,7 +264,9 @@ struct Accepted {
 /// The cheap checks every accepted case gets in process.
 fn check_case(toml: &str) -> Result<Option<Accepted>, String> {
     let Ok(d) = gen::parse::parse("prop.toml", toml) else { return Ok(None) };
-    let opts = gen::Options { installed_metadata: false, ..Default::default() };
+    // As the CLI checks (installed meta-data, cached per process): the
+    // sample is loaded through `haven generate`.
+    let opts = gen::Options { installed_metadata: true, ..Default::default() };
     if !gen::check(&d, &opts).findings.is_empty() {
         return Ok(None);
     }
