@@ -30,7 +30,7 @@ pub enum LintRule {
     CloneChild,
     /// A clone that destroys data (a local filesystem on several nodes) or
     /// that Pacemaker refuses (a promotable clone of a non-OCF agent).
-    BadClone,
+    LocalFsClone,
     /// Shared storage or promotable resources without fencing.
     NoFencing,
     /// A virtual IP that is not tied to the service it serves.
@@ -74,7 +74,7 @@ impl LintRule {
             LintRule::UnknownParameter => "unknown-parameter",
             LintRule::MissingParameter => "missing-parameter",
             LintRule::CloneChild => "clone-child",
-            LintRule::BadClone => "unsafe-clone",
+            LintRule::LocalFsClone => "local-fs-clone",
             LintRule::NoFencing => "no-fencing",
             LintRule::VipWithoutService => "vip-without-service",
             LintRule::DlmDependency => "dlm-dependency",
@@ -521,7 +521,7 @@ impl<'a> Lint<'a> {
                     "clone {} mounts {} ({what}) on several nodes at once: a filesystem that is not cluster-aware is destroyed that way; use ocfs2/gfs2 or nfs, mount it read-only (options=ro), or do not clone it",
                     c.id, p.id
                 );
-                self.add(c.line, LintRule::BadClone, msg);
+                self.add(c.line, LintRule::LocalFsClone, msg);
             }
         }
     }

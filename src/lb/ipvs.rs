@@ -13,7 +13,6 @@ use crate::net::netlink::set_recv_timeout;
 use crate::ocf::Deadline;
 use netlink_sys::{protocols::NETLINK_GENERIC, Socket, SocketAddr};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 // Generic netlink controller.
@@ -234,7 +233,7 @@ impl Ipvs {
             if left.is_zero() {
                 return Err(io("receive from")(std::io::ErrorKind::TimedOut.into()));
             }
-            set_recv_timeout(self.sock.as_raw_fd(), left).map_err(io("set a receive timeout on"))?;
+            set_recv_timeout(&self.sock, left).map_err(io("set a receive timeout on"))?;
             let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
             match self.sock.recv(&mut buf, 0) {
                 Ok(_) => {}

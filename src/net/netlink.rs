@@ -10,7 +10,6 @@ use netlink_packet_core::{
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use std::io;
-use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 pub struct Rtnl {
@@ -87,27 +86,13 @@ impl Rtnl {
         if left.is_zero() {
             return Err(NetError::Timeout { op: op.to_string() });
         }
-        set_recv_timeout(self.sock.as_raw_fd(), left)
+        set_recv_timeout(&self.sock, left)
             .map_err(|source| NetError::Request { op: format!("{op} (SO_RCVTIMEO)"), source })
     }
 }
 
-pub(crate) fn set_recv_timeout(fd: i32, d: Duration) -> io::Result<()> {
+pub(crate) fn set_recv_timeout(sock: &impl std::os::fd::AsFd, d: Duration) -> io::Result<()> {
     let d = d.max(Duration::from_millis(1));
-    let tv = libc::timeval { tv_sec: d.as_secs() as libc::time_t, tv_usec: d.subsec_micros() as libc::suseconds_t };
-    // SAFETY: fd is a valid socket owned by the caller; tv outlives the call.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    let tv = nix::sys::time::TimeVal::new(d.as_secs() as _, d.subsec_micros() as _);
+    nix::sys::socket::setsockopt(sock, nix::sys::socket::sockopt::ReceiveTimeout, &tv).map_err(io::Error::from)
 }

@@ -1045,7 +1045,7 @@ fn cases() -> Vec<Case> {
             good: storage_clone("nfs", true, false) + "\n[[order]]\nfirst = \"storage-clone\"\nthen = \"site\"\n",
         },
         Case {
-            rule: "unsafe-clone",
+            rule: "local-fs-clone",
             bad: storage_clone("ext4", true, false),
             marker: "id = \"storage-clone\"",
             good: storage_clone("nfs", true, false),
