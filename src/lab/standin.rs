@@ -169,7 +169,18 @@ fn under<'a>(path: &'a str, dir: &str) -> Option<&'a str> {
 /// of the lab's nodes.
 pub fn translate(d: &Description, node_addrs: &[(String, String)]) -> Translation {
     let mut t = Translation { description: d.clone(), ..Default::default() };
-    let out = &mut t.description;
+    fencing(&mut t, d);
+    let dirs = filesystems(&mut t);
+    plumbing(&mut t);
+    services(&mut t, d);
+    instance_files(&mut t, d, &dirs);
+    off_link_addresses(&mut t);
+    directors(&mut t, d, node_addrs);
+    t
+}
+
+/// Fence devices of the deployment become the lab's fence_haven.
+fn fencing(t: &mut Translation, d: &Description) {
     let real_fencing: Vec<_> = d.fencing.devices.iter().filter(|f| f.agent != super::state::FENCE_AGENT).collect();
     if !real_fencing.is_empty() {
         let list: Vec<String> = real_fencing.iter().map(|f| format!("{} ({})", f.id, f.agent)).collect();
@@ -178,11 +189,21 @@ pub fn translate(d: &Description, node_addrs: &[(String, String)]) -> Translatio
             list.join(", ")
         ));
     }
-    // Filesystems first: instance files go where their directories end up.
+}
+
+/// Where the filesystems' directories end up: (directory, label) of each
+/// volume and (directory, shared lab dir) of each shared filesystem.
+struct FsDirs {
+    volumes: Vec<(String, String)>,
+    shared: Vec<(String, String)>,
+}
+
+/// Filesystems first: instance files go where their directories end up.
+fn filesystems(t: &mut Translation) -> FsDirs {
     // (directory, where: Some(label) for a volume, None for a shared dir id)
     let mut volume_dirs: Vec<(String, String)> = Vec::new();
     let mut shared_dirs: Vec<(String, String)> = Vec::new();
-    for r in &mut out.resources {
+    for r in &mut t.description.resources {
         if !r.agent.is("ocf", Some("haven"), "filesystem") {
             continue;
         }
@@ -221,7 +242,12 @@ pub fn translate(d: &Description, node_addrs: &[(String, String)]) -> Translatio
             volume_dirs.push((dir, label));
         }
     }
-    for r in &mut out.resources {
+    FsDirs { volumes: volume_dirs, shared: shared_dirs }
+}
+
+/// Cluster plumbing this kernel lacks (DLM, o2cb, NFS server) becomes Dummy.
+fn plumbing(t: &mut Translation) {
+    for r in &mut t.description.resources {
         if is_plumbing(&r.agent) {
             t.lines.push(format!(
                 "{}: {} -> ocf:pacemaker:Dummy (cluster plumbing this kernel lacks; its order and colocation stay)",
@@ -231,15 +257,17 @@ pub fn translate(d: &Description, node_addrs: &[(String, String)]) -> Translatio
             r.params.clear();
         }
     }
-    // Services the nodes cannot run (no systemd/init here): the lab's web
-    // server on port 80 of every address, over the filesystem of their
-    // group when there is one.
-    let originals = d.clone();
-    for r in &mut out.resources {
+}
+
+/// Services the nodes cannot run (no systemd/init here): the lab's web
+/// server on port 80 of every address, over the filesystem of their group
+/// when there is one.
+fn services(t: &mut Translation, originals: &Description) {
+    for r in &mut t.description.resources {
         if !matches!(r.agent.class.as_str(), "systemd" | "lsb" | "service") {
             continue;
         }
-        let datadir = group_of(&originals, &r.id)
+        let datadir = group_of(originals, &r.id)
             .and_then(|g| {
                 g.resources.iter().find_map(|m| {
                     originals
@@ -264,18 +292,21 @@ pub fn translate(d: &Description, node_addrs: &[(String, String)]) -> Translatio
             pair("config", &format!("{STANDIN_IN_NODE}/{}.toml", r.id)),
         ];
     }
-    // Instances whose instance file is not there: write one.
-    for r in &mut out.resources {
+}
+
+/// Instances whose instance file is not there: write one.
+fn instance_files(t: &mut Translation, originals: &Description, dirs: &FsDirs) {
+    for r in &mut t.description.resources {
         if !r.agent.is("ocf", Some("haven"), "instance") || r.param("config").is_some_and(|c| c.starts_with("/run/")) {
             continue;
         }
         let Some(datadir) = r.param("datadir").map(str::to_string) else { continue };
         let config = r.param("config").map_or_else(|| format!("{datadir}/instance.toml"), str::to_string);
-        let promoted = is_promotable(&originals, &r.id);
+        let promoted = is_promotable(originals, &r.id);
         let text = http_instance(&format!("instance {}", r.id), if promoted { "0.0.0.0" } else { "{{ip}}" }, promoted);
         let hostname = r.param("hostname").or(r.param("name")).unwrap_or(&r.id).to_string();
-        let on_volume = volume_dirs.iter().find_map(|(dir, label)| under(&config, dir).map(|rel| (dir, label, rel)));
-        let on_shared = shared_dirs.iter().find_map(|(dir, src)| under(&config, dir).map(|rel| (dir, src, rel)));
+        let on_volume = dirs.volumes.iter().find_map(|(dir, label)| under(&config, dir).map(|rel| (dir, label, rel)));
+        let on_shared = dirs.shared.iter().find_map(|(dir, src)| under(&config, dir).map(|rel| (dir, src, rel)));
         if let Some((dir, label, rel)) = on_volume {
             let seed = format!("{SEED_SUBDIR}/{label}");
             t.files.push(LabFile { path: format!("{seed}/{rel}"), text });
@@ -299,9 +330,12 @@ pub fn translate(d: &Description, node_addrs: &[(String, String)]) -> Translatio
             set(r, "config", &path);
         }
     }
-    // Addresses on a network the lab has no link for (a private network of
-    // the deployment): held on the lab's one link, eth0.
-    for r in &mut out.resources {
+}
+
+/// Addresses on a network the lab has no link for (a private network of
+/// the deployment): held on the lab's one link, eth0.
+fn off_link_addresses(t: &mut Translation) {
+    for r in &mut t.description.resources {
         if !r.agent.is("ocf", Some("haven"), "vip") || r.param("nic").is_some() {
             continue;
         }
@@ -315,13 +349,16 @@ pub fn translate(d: &Description, node_addrs: &[(String, String)]) -> Translatio
             set(r, "nic", "eth0");
         }
     }
-    // Directors: the VIP of their group, the nodes they are kept off as
-    // real servers (all other nodes when none).
-    for r in &mut out.resources {
+}
+
+/// Directors: the VIP of their group, the nodes they are kept off as real
+/// servers (all other nodes when none).
+fn directors(t: &mut Translation, originals: &Description, node_addrs: &[(String, String)]) {
+    for r in &mut t.description.resources {
         if !r.agent.is("ocf", Some("haven"), "director") {
             continue;
         }
-        let group = group_of(&originals, &r.id);
+        let group = group_of(originals, &r.id);
         let vip = group
             .into_iter()
             .flat_map(|g| g.resources.iter())
@@ -336,7 +373,7 @@ pub fn translate(d: &Description, node_addrs: &[(String, String)]) -> Translatio
             r.params.clear();
             continue;
         };
-        let ids = containers(&originals, &r.id);
+        let ids = containers(originals, &r.id);
         let avoided: Vec<&str> = originals
             .locations
             .iter()
@@ -362,7 +399,6 @@ pub fn translate(d: &Description, node_addrs: &[(String, String)]) -> Translatio
         r.params.retain(|p| !matches!(p.name.as_str(), "virtual" | "real" | "backend"));
         set(r, "configfile", &path);
     }
-    t
 }
 
 /// How many stopped instances of each cloned primitive a settled lab of
