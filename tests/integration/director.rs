@@ -495,41 +495,6 @@ fn https_checks_speak_tls() {
     let _ = std::fs::remove_dir_all(format!("/run/haven/director/{table}"));
 }
 
-/// The same service on IPVS, where the kernel has it. This kernel may not:
-/// the test then says so (an absent kernel feature is not a missing
-/// package that CI could install).
-#[test]
-fn ipvs_backend_where_the_kernel_has_it() {
-    if !need_root() || !need_tool("python3") {
-        return;
-    }
-    if !std::path::Path::new("/proc/net/ip_vs").exists() {
-        let _ = std::process::Command::new("modprobe").args(["-q", "ip_vs"]).status();
-    }
-    if !std::path::Path::new("/proc/net/ip_vs").exists() {
-        // The host's kernel may lack IPVS: this test then runs in the guest
-        // (kernel::kernel_tests_in_the_guest); under CI=true that is where.
-        missing("IPVS (/proc/net/ip_vs): run in the guest, script/vm");
-        return;
-    }
-    let lab = Lab::new();
-    let vip = Run::new("vip").inside(&lab.director).param("ip", VIP).param("nic", "d0").param("arp_bg", "false");
-    vip.expect("start", 0);
-    let config = lab.config(&cf("no", ""));
-    let d = Run::new("director")
-        .inside(&lab.director)
-        .param("configfile", &config)
-        .param("table", &lab.table)
-        .param("backend", "ipvs");
-    d.expect("start", 0);
-    let c = spread(&lab, 30);
-    assert!(c[0] == 0 && c[1] > 0 && c[2] > 0 && c[3] > 0, "{c:?}");
-    d.expect("stop", 0);
-    let left = std::fs::read_to_string("/proc/net/ip_vs").unwrap_or_default();
-    assert!(!left.contains("C6336406"), "stop left the IPVS service (198.51.100.10 in hex): {left}");
-    vip.expect("stop", 0);
-}
-
 #[test]
 fn ping_and_external_checks() {
     if !need_root() {

@@ -335,6 +335,7 @@ fn gate_on_nftables_routes_directly() {
 /// run this (an absent kernel feature, not a package CI could install):
 /// the test says so.
 #[test]
+#[ignore = "needs ipip tunnels (CONFIG_NET_IPIP), which the host kernel lacks; on demand in the guest: script/vm -- <integration test binary> dr::ipip --ignored"]
 fn ipip_on_nftables_tunnels_to_the_real_servers() {
     if !need_root() || !need_tool("nft") || !need_tool("python3") {
         return;

@@ -14,11 +14,8 @@ fn in_guest() -> bool {
     std::env::var("HAVEN_VM").is_ok_and(|v| v == "1")
 }
 
-/// What runs in the guest: this module's tests, and the tests elsewhere
-/// that need a kernel feature the host may lack (script/test skips those
-/// on the host).
-pub const GUEST_TESTS: &[&str] =
-    &["kernel::", "director::ipvs_backend_where_the_kernel_has_it", "dr::ipip_on_nftables_tunnels_to_the_real_servers"];
+/// What runs in the guest: this module's tests.
+pub const GUEST_TESTS: &[&str] = &["kernel::"];
 
 /// Boot the guest once and run every `kernel::guest::` test inside it.
 #[test]
