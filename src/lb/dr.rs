@@ -296,14 +296,7 @@ impl Dr {
 
     fn listing(&self, d: &Deadline) -> Result<Option<String>, LbError> {
         let argv = ["nft", "-s", "-t", "list", "table", "netdev", self.table.as_str()];
-        let f = exec::run(&argv, d)?;
-        if f.code == 0 {
-            Ok(Some(f.stdout))
-        } else if f.stderr.contains("No such file") || f.stderr.contains("does not exist") {
-            Ok(None)
-        } else {
-            Err(LbError::Nft { op: "list netdev table", why: exec::one_line(&f.stderr) })
-        }
+        super::nft::list_table(&argv, "list netdev table", d)
     }
 
     /// Program the DR services of `t` (none: the netdev table is removed).

@@ -165,15 +165,7 @@ impl Nftables {
     }
 
     fn listing(&self, d: &Deadline) -> Result<Option<String>, LbError> {
-        let argv = ["nft", "list", "table", "inet", self.table.as_str()];
-        let f = exec::run(&argv, d)?;
-        if f.code == 0 {
-            Ok(Some(f.stdout))
-        } else if f.stderr.contains("No such file") || f.stderr.contains("does not exist") {
-            Ok(None)
-        } else {
-            Err(LbError::Nft { op: "list table", why: exec::one_line(&f.stderr) })
-        }
+        list_table(&["nft", "list", "table", "inet", self.table.as_str()], "list table", d)
     }
 
     pub fn apply(&mut self, t: &Table) -> Result<(), LbError> {
@@ -207,6 +199,19 @@ impl Nftables {
         self.applied = None;
         self.dr.clear(&d)?;
         Ok(())
+    }
+}
+
+/// `nft ... list table ...`: the listing, or None when the table does not
+/// exist (the one answer that is not an error).
+pub(super) fn list_table(argv: &[&str], op: &'static str, d: &Deadline) -> Result<Option<String>, LbError> {
+    let f = exec::run(argv, d)?;
+    if f.code == 0 {
+        Ok(Some(f.stdout))
+    } else if f.stderr.contains("No such file") || f.stderr.contains("does not exist") {
+        Ok(None)
+    } else {
+        Err(LbError::Nft { op, why: exec::one_line(&f.stderr) })
     }
 }
 

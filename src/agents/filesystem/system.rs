@@ -55,7 +55,7 @@ impl System for Linux {
         let meta = bounded(format!("stat {path}"), dl, move || std::fs::metadata(p))?;
         Ok(meta.ok().map(|m| {
             let d = if rdev { m.rdev() } else { m.dev() };
-            (libc::major(d), libc::minor(d))
+            (nix::sys::stat::major(d) as u32, nix::sys::stat::minor(d) as u32)
         }))
     }
 
