@@ -9,7 +9,11 @@ powers lab1 off, and measures the time from the poweroff to the first
 successful HTTP request of the lab's client through the VIP (`haven lab
 fail lab1 poweroff --measure`). Then it reads the start time of each agent
 on the new node from Pacemaker's operation history (exec-time), to show
-each agent's share of the failover, and the phases of the failover from
+each agent's share of the failover against the 1% line (issue 16; for the
+instance agent its own cost, the start less its service's startup, which
+the agent logs as "ready in N ms"; both are printed), which node was the
+DC before the poweroff (losing it costs a DC election), and the phases of
+the failover from
 the survivors' Corosync and Pacemaker logs (token loss, consensus, the
 controller's reaction, fencing, the recovery transition, the client's
 retry), and tears the lab down. The variants alternate run by run, so both
