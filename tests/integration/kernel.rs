@@ -1,8 +1,9 @@
 //! Kernel-true tests: what this host's kernel lacks (IPVS, NFS client and
-//! server, OCFS2, GFS2, quota v2) tested on Debian's own 6.1 kernel in a
+//! server, OCFS2, GFS2, quota v2, ipip tunnels, cgroup2's memory, pids and
+//! cpu controllers) tested on Debian's own 6.1 kernel in a
 //! QEMU guest (script/vm). On the host, `kernel_tests_in_the_guest` boots
 //! the guest once and runs this test binary inside it, filtered to
-//! `kernel::guest::`; inside (HAVEN_VM=1, set by script/vm) those tests run
+//! `kernel::`; inside (HAVEN_VM=1, set by script/vm) those tests run
 //! for real. On the host they return at once: the driver runs them.
 
 use crate::common::*;
