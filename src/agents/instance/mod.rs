@@ -595,6 +595,16 @@ fn datadir_round_trip(cfg: &Config, dl: &Deadline) -> Result<(), InstanceError> 
 mod tests {
     use super::*;
 
+    #[test]
+    fn readiness_probes_start_fine_and_back_off_to_a_tenth_of_a_second() {
+        let ms = |m| Duration::from_millis(m);
+        assert_eq!(probe_pause(ms(0)), ms(2));
+        assert_eq!(probe_pause(ms(39)), ms(2));
+        assert_eq!(probe_pause(ms(150)), Duration::from_micros(7500), "5% of the wait so far");
+        assert_eq!(probe_pause(ms(1000)), ms(50));
+        assert_eq!(probe_pause(ms(60_000)), ms(100));
+    }
+
     fn cfg() -> Config {
         Config {
             name: "web1".into(),
