@@ -13,6 +13,7 @@ pub mod node;
 pub mod process;
 pub mod standin;
 pub mod state;
+pub mod upgrade;
 pub mod volume;
 pub mod watch;
 
@@ -170,10 +171,11 @@ fn build(
     )?;
     let coro = config::corosync_conf(&st.cluster, &st.nodes);
     let hosts = config::hosts(&st.nodes);
-    node::write_agent_layers(&binary)?;
+    node::write_agent_layers()?;
     for n in &st.nodes {
         node::plug(&n.name, &state::port_name(n.index), &n.addr)?;
         node::write_files(n, &coro, &hosts, config::cib_xml(&rendered))?;
+        upgrade::install(&n.name, &binary)?;
     }
     boot_all(&mut st, flag, progress)?;
     drop(lock);

@@ -1,0 +1,266 @@
+//! Scenario 6 of the lab (issue 16): a rolling upgrade. Every node's haven
+//! binary is replaced, node by node, with `haven lab upgrade` (standby,
+//! replace, unstandby) under a running cluster, while a client asks through
+//! the service address ten times a second and the invariant watcher
+//! samples every 25 ms. Each turn may cost one failover (one burst of
+//! failed requests), nothing more; afterwards every agent and daemon of
+//! every node runs the new binary, and the director runs again.
+
+use super::*;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Failed requests closer together than this belong to one failover (a
+/// director's round robin interleaves failures with answers until its
+/// next check drops the stopped real server).
+const SAME_OUTAGE: Duration = Duration::from_secs(3);
+/// The client: one request every 100 ms, each bounded by 1 s, at most
+/// this many in all and for at most this long.
+const CLIENT_PERIOD: Duration = Duration::from_millis(100);
+const CLIENT_MAX_REQUESTS: usize = 20_000;
+const CLIENT_MAX_TIME: Duration = Duration::from_secs(900);
+
+/// The "new release": a copy of the haven binary in a file of its own, so
+/// that /proc/PID/exe tells which release every process runs. Removed when
+/// the test ends.
+struct Release {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl Release {
+    fn copy() -> Release {
+        // /var/tmp: the nodes see the host's tree there (not their own tmpfs).
+        let dir = PathBuf::from(format!("/var/tmp/haven-rolling-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("release directory");
+        let path = dir.join("haven");
+        std::fs::copy(HAVEN, &path).expect("copy the haven binary");
+        Release { dir, path }
+    }
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// (device, inode) of a file, following links.
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Pids of every process of `node` (its network namespace) running the
+/// binary `exe`.
+fn running(node: &str, exe: &Path) -> Vec<i32> {
+    let want = identity(exe).expect("binary");
+    let Some(ns) = identity(Path::new(&format!("/run/netns/haven-lab-{node}"))) else { return Vec::new() };
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
+        .filter(|p| identity(Path::new(&format!("/proc/{p}/ns/net"))) == Some(ns))
+        .filter(|p| identity(Path::new(&format!("/proc/{p}/exe"))) == Some(want))
+        .collect()
+}
+
+/// The binary `node`'s agents are exec'd as, resolved inside the node.
+fn agent_binary(node: &str) -> String {
+    let out = lab_ok(&["exec", node, "--", "readlink", "-f", "/usr/lib/ocf/resource.d/haven/director"]);
+    out.trim().to_string()
+}
+
+/// One request's outcome, at its time since the client began.
+struct Sample {
+    at: Duration,
+    ok: bool,
+    error: String,
+}
+
+/// The client loop through the service address, until stopped (bounded).
+struct ClientLoop {
+    stop: Arc<AtomicBool>,
+    began: Instant,
+    thread: std::thread::JoinHandle<Vec<Sample>>,
+}
+
+impl ClientLoop {
+    fn start(target: SocketAddr) -> ClientLoop {
+        let stop = Arc::new(AtomicBool::new(false));
+        let began = Instant::now();
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            while !flag.load(Ordering::SeqCst) && out.len() < CLIENT_MAX_REQUESTS && began.elapsed() < CLIENT_MAX_TIME {
+                let at = began.elapsed();
+                let r = haven::lab::client::request(target, Duration::from_secs(1)).expect("client namespace");
+                let (ok, error) = match r {
+                    Ok(line) if line.contains(" 200") => (true, String::new()),
+                    Ok(line) => (false, line),
+                    Err(e) => (false, e),
+                };
+                out.push(Sample { at, ok, error });
+                if let Some(rest) = CLIENT_PERIOD.checked_sub(began.elapsed() - at) {
+                    std::thread::sleep(rest);
+                }
+            }
+            out
+        });
+        ClientLoop { stop, began, thread }
+    }
+
+    fn finish(self) -> Vec<Sample> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().expect("client thread")
+    }
+}
+
+/// A burst of failed requests: first and last failure, how many.
+#[derive(Debug)]
+struct Outage {
+    first: Duration,
+    last: Duration,
+    failed: usize,
+}
+
+/// Failed requests grouped into outages (failures within SAME_OUTAGE).
+fn outages(samples: &[Sample]) -> Vec<Outage> {
+    let mut out: Vec<Outage> = Vec::new();
+    for s in samples.iter().filter(|s| !s.ok) {
+        match out.last_mut() {
+            Some(o) if s.at - o.last < SAME_OUTAGE => {
+                o.last = s.at;
+                o.failed += 1;
+            }
+            _ => out.push(Outage { first: s.at, last: s.at, failed: 1 }),
+        }
+    }
+    out
+}
+
+/// One node's turn, as the test timed it (since the client began).
+struct TurnTime {
+    node: String,
+    from: Duration,
+    to: Duration,
+}
+
+/// Upgrade every node in turn under the client loop and the watcher; check
+/// each turn cost at most one outage and every node runs the new release
+/// afterwards. `director` is the node of the director daemon, if the
+/// example has one: its turn comes last (the description keeps the
+/// director there, so the turn restarts it in place); otherwise the node
+/// holding the service comes last, so only one turn moves it (what an
+/// operator does).
+fn rolling_upgrade(example: &str, svc: &Service, director: Option<&str>) {
+    let total = Instant::now();
+    let name = Path::new(example).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let release = Release::copy();
+    let lab = Lab::up_with(example, &[]);
+    let watch = watch_over(svc.nodes, (svc.invariants)());
+    assert!(wait_for(Duration::from_secs(30), || svc.answers()), "{} answers after lab up", svc.ip);
+    let last = director.map(String::from).unwrap_or_else(|| svc.home());
+    let mut order = svc.others(&[&last]);
+    order.push(&last);
+    for n in svc.nodes {
+        assert_eq!(agent_binary(n), HAVEN, "{n} starts with the lab's binary");
+    }
+    let old_director = director.map(|d| {
+        let pids = running(d, Path::new(HAVEN));
+        let daemon = pids_in(d, "director run");
+        assert_eq!(daemon.len(), 1, "one director on {d}: {daemon:?}");
+        assert!(pids.contains(&daemon[0]), "the director on {d} runs the old release");
+        daemon
+    });
+    let client = ClientLoop::start(svc.target().parse().expect("addr"));
+    std::thread::sleep(Duration::from_secs(2));
+    let mut turns = Vec::new();
+    for node in &order {
+        let from = client.began.elapsed();
+        let out = lab_ok(&["upgrade", node, &release.path.to_string_lossy()]);
+        eprint!("SCENARIO {name}: upgrade {node}:\n{out}");
+        // `lab upgrade` returns when every resource runs again; the turn
+        // ends when the client is answered too.
+        assert!(wait_for(Duration::from_secs(30), || svc.answers()), "{} answers after {node}'s turn", svc.ip);
+        turns.push(TurnTime { node: node.to_string(), from, to: client.began.elapsed() });
+        assert_eq!(agent_binary(node), release.path.to_string_lossy(), "{node}'s agents run the new release");
+        // Quiet between turns: a failure here is not a turn's failover.
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let samples = client.finish();
+    judge(watch);
+    check_director(director, old_director, &release);
+    for n in svc.nodes {
+        assert_eq!(running(n, Path::new(HAVEN)), Vec::<i32>::new(), "{n} still runs the old release");
+    }
+    drop(lab);
+    report(&name, &samples, &turns, total.elapsed());
+    assert_eq!(leftovers(), Vec::<String>::new());
+}
+
+/// The director runs again, on its node, as the new release.
+fn check_director(director: Option<&str>, old: Option<Vec<i32>>, release: &Release) {
+    let (Some(d), Some(old)) = (director, old) else { return };
+    let now = pids_in(d, "director run");
+    assert_eq!(now.len(), 1, "one director runs on {d} after the upgrade: {now:?}");
+    assert!(!old.contains(&now[0]), "the director was restarted on {d}'s turn");
+    assert_eq!(running(d, &release.path), now, "the director on {d} runs the new release");
+}
+
+/// Print the time per turn and the failed requests; each turn may cost one
+/// outage, and no failure may fall outside a turn.
+fn report(name: &str, samples: &[Sample], turns: &[TurnTime], total: Duration) {
+    let outs = outages(samples);
+    let failed = samples.iter().filter(|s| !s.ok).count();
+    eprintln!(
+        "SCENARIO {name}: rolling upgrade of {} nodes: {} requests, {failed} failed, {} outages, {:.1} s with lab \
+         up and down",
+        turns.len(),
+        samples.len(),
+        outs.len(),
+        total.as_secs_f64()
+    );
+    for t in turns {
+        let mine: Vec<&Outage> = outs.iter().filter(|o| o.first >= t.from && o.last <= t.to).collect();
+        let lost: usize = mine.iter().map(|o| o.failed).sum();
+        let span: f64 = mine.iter().map(|o| (o.last - o.first).as_secs_f64()).sum();
+        eprintln!(
+            "  turn {:<6} {:6.2} s, {lost} failed requests in {} outage(s) spanning {span:.2} s",
+            t.node,
+            (t.to - t.from).as_secs_f64(),
+            mine.len()
+        );
+        assert!(mine.len() <= 1, "the turn of {} cost more than one failover: {mine:?}", t.node);
+    }
+    let stray: Vec<&Outage> =
+        outs.iter().filter(|o| !turns.iter().any(|t| o.first >= t.from && o.last <= t.to)).collect();
+    let errors: Vec<String> =
+        samples.iter().filter(|s| !s.ok).map(|s| format!("{:.2} s {}", s.at.as_secs_f64(), s.error)).collect();
+    assert!(stray.is_empty(), "failed requests outside any turn: {stray:?}\n{}", errors.join("\n"));
+    assert!(samples.len() > 50, "the client loop ran: {} requests", samples.len());
+}
+
+#[test]
+fn lab_web_rolling_upgrade_costs_one_failover_per_turn() {
+    if !lab_prereqs() {
+        return;
+    }
+    let svc = Service { nodes: &NODES, ip: VIP, invariants: web_invariants, movable: None };
+    rolling_upgrade(EXAMPLE, &svc, None);
+}
+
+#[test]
+fn smt_mirror_rolling_upgrade_keeps_its_director() {
+    if !deployment_prereqs() {
+        return;
+    }
+    fn invariants() -> Vec<Held> {
+        vec![addr("198.51.100.10", Some("eth0")), process("director run")]
+    }
+    let svc = Service { nodes: &["node1", "node2", "node3"], ip: "198.51.100.10", invariants, movable: None };
+    rolling_upgrade(&example("smt-mirror.toml"), &svc, Some("node3"));
+}
