@@ -141,3 +141,33 @@ fn wait(node: &str, limit: Duration, what: &str, done: impl Fn(&Snapshot) -> boo
     let detail = last.map(|s| format!(":\n{}", s.placement_text())).unwrap_or_default();
     Err(LabError::Timeout { what: what.into(), secs: limit.as_secs(), detail })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_binary_the_nodes_cannot_run_is_refused_with_its_path() {
+        let dir = std::env::temp_dir().join(format!("haven-upgrade-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let plain = dir.join("not-executable");
+        std::fs::write(&plain, "x").unwrap();
+        let e = check_binary(&plain).err().expect("refused").to_string();
+        assert!(e.contains("not an executable file") && e.contains("not-executable"), "{e}");
+        let e = check_binary(&dir.join("missing")).err().expect("refused").to_string();
+        assert!(e.contains("missing"), "{e}");
+        let e = check_binary(&dir).err().expect("refused").to_string();
+        assert!(e.contains("not an executable file"), "{e}");
+        // An executable that is not haven: `--version` fails.
+        let e = check_binary(Path::new("/bin/false")).err().expect("refused").to_string();
+        assert!(e.contains("--version"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_agents_link_to_the_path_each_node_binds_its_own_binary_at() {
+        assert_eq!(in_node_binary(), Path::new("/run/haven-lab/bin/haven"));
+        assert!(bin_dir("lab1").starts_with(state::LAB_DIR));
+        assert!(bin_dir("lab1").ends_with("nodes/lab1/bin"));
+    }
+}

@@ -119,12 +119,21 @@ impl ClientLoop {
     }
 }
 
-/// A burst of failed requests: first and last failure, how many.
+/// A burst of failed requests: first and last failure, how many, and the
+/// next answer after it.
 #[derive(Debug)]
 struct Outage {
     first: Duration,
     last: Duration,
     failed: usize,
+    answered: Option<Duration>,
+}
+
+impl Outage {
+    /// From the first failed request to the next answer.
+    fn secs(&self) -> f64 {
+        self.answered.unwrap_or(self.last).saturating_sub(self.first).as_secs_f64()
+    }
 }
 
 /// Failed requests grouped into outages (failures within SAME_OUTAGE).
@@ -136,8 +145,11 @@ fn outages(samples: &[Sample]) -> Vec<Outage> {
                 o.last = s.at;
                 o.failed += 1;
             }
-            _ => out.push(Outage { first: s.at, last: s.at, failed: 1 }),
+            _ => out.push(Outage { first: s.at, last: s.at, failed: 1, answered: None }),
         }
+    }
+    for o in &mut out {
+        o.answered = samples.iter().find(|s| s.ok && s.at > o.last).map(|s| s.at);
     }
     out
 }
@@ -227,9 +239,9 @@ fn report(name: &str, samples: &[Sample], turns: &[TurnTime], total: Duration) {
     for t in turns {
         let mine: Vec<&Outage> = outs.iter().filter(|o| o.first >= t.from && o.last <= t.to).collect();
         let lost: usize = mine.iter().map(|o| o.failed).sum();
-        let span: f64 = mine.iter().map(|o| (o.last - o.first).as_secs_f64()).sum();
+        let span = mine.iter().fold(0.0, |a, o| a + o.secs());
         eprintln!(
-            "  turn {:<6} {:6.2} s, {lost} failed requests in {} outage(s) spanning {span:.2} s",
+            "  turn {:<6} {:6.2} s, {lost} failed requests in {} outage(s), {span:.2} s until answered again",
             t.node,
             (t.to - t.from).as_secs_f64(),
             mine.len()
