@@ -152,14 +152,14 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let plain = dir.join("not-executable");
         std::fs::write(&plain, "x").unwrap();
-        let e = check_binary(&plain).err().expect("refused").to_string();
+        let e = check_binary(&plain).expect_err("refused").to_string();
         assert!(e.contains("not an executable file") && e.contains("not-executable"), "{e}");
-        let e = check_binary(&dir.join("missing")).err().expect("refused").to_string();
+        let e = check_binary(&dir.join("missing")).expect_err("refused").to_string();
         assert!(e.contains("missing"), "{e}");
-        let e = check_binary(&dir).err().expect("refused").to_string();
+        let e = check_binary(&dir).expect_err("refused").to_string();
         assert!(e.contains("not an executable file"), "{e}");
         // An executable that is not haven: `--version` fails.
-        let e = check_binary(Path::new("/bin/false")).err().expect("refused").to_string();
+        let e = check_binary(Path::new("/bin/false")).expect_err("refused").to_string();
         assert!(e.contains("--version"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -169,10 +169,12 @@ struct TurnTime {
 /// holding the service comes last, so only one turn moves it (what an
 /// operator does).
 fn rolling_upgrade(example: &str, svc: &Service, director: Option<&str>) {
-    let total = Instant::now();
     let name = Path::new(example).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let release = Release::copy();
     let lab = Lab::up_with(example, &[]);
+    // After `lab up` (which prints its own time; the lab lock may have
+    // waited for another test's lab before it).
+    let total = Instant::now();
     let watch = watch_over(svc.nodes, (svc.invariants)());
     assert!(wait_for(Duration::from_secs(30), || svc.answers()), "{} answers after lab up", svc.ip);
     let last = director.map(String::from).unwrap_or_else(|| svc.home());
@@ -229,8 +231,8 @@ fn report(name: &str, samples: &[Sample], turns: &[TurnTime], total: Duration) {
     let outs = outages(samples);
     let failed = samples.iter().filter(|s| !s.ok).count();
     eprintln!(
-        "SCENARIO {name}: rolling upgrade of {} nodes: {} requests, {failed} failed, {} outages, {:.1} s with lab \
-         up and down",
+        "SCENARIO {name}: rolling upgrade of {} nodes: {} requests, {failed} failed, {} outages, {:.1} s after lab \
+         up, with lab down",
         turns.len(),
         samples.len(),
         outs.len(),
