@@ -202,6 +202,14 @@ fn rolling_upgrade(example: &str, svc: &Service, director: Option<&str>) {
         assert!(wait_for(Duration::from_secs(30), || svc.answers()), "{} answers after {node}'s turn", svc.ip);
         turns.push(TurnTime { node: node.to_string(), from, to: client.began.elapsed() });
         assert_eq!(agent_binary(node), release.path.to_string_lossy(), "{node}'s agents run the new release");
+        // Until its own node's turn the director keeps running, untouched:
+        // the same process, the old release (the cluster runs both).
+        if let (Some(d), Some(old)) = (director, &old_director) {
+            if d != *node {
+                assert_eq!(&pids_in(d, "director run"), old, "the director on {d} kept running through {node}'s turn");
+                assert!(running(d, Path::new(HAVEN)).contains(&old[0]), "and still runs the old release");
+            }
+        }
         // Quiet between turns: a failure here is not a turn's failover.
         std::thread::sleep(Duration::from_secs(2));
     }
