@@ -86,9 +86,10 @@ pub struct Turn {
     pub total: Duration,
 }
 
-/// `haven lab upgrade NODE BINARY`: standby NODE, wait until nothing runs
-/// on it, point its haven at BINARY, take it out of standby and wait until
-/// every resource runs again (the usual rolling-upgrade turn).
+/// `haven lab upgrade NODE BINARY`: from a whole, settled cluster, standby
+/// NODE, wait until nothing runs on it, point its haven at BINARY, take it
+/// out of standby and wait until every resource runs again (the usual
+/// rolling-upgrade turn).
 pub fn upgrade(node: &str, binary: &Path) -> Result<Turn, LabError> {
     let st = State::load()?;
     let n = st.node(node)?.clone();
@@ -100,6 +101,15 @@ pub fn upgrade(node: &str, binary: &Path) -> Result<Turn, LabError> {
     let names: Vec<String> = st.nodes.iter().map(|n| n.name.clone()).collect();
     let d = crate::generate::parse::load(&st.description).map_err(crate::generate::GenerateError::from)?;
     let allowed = super::standin::stopped_allowed(&d, &names);
+    // A turn starts from a whole cluster: standing a node by while another
+    // is still away (or a resource is down) could stop the last copy.
+    let now = cluster::snapshot(node)?;
+    if !(now.formed(&names) && now.settled_allowing(&allowed)) {
+        return Err(LabError::Refused(format!(
+            "the cluster is not whole and settled (finish the previous turn first):\n{}",
+            now.placement_text()
+        )));
+    }
     let started = Instant::now();
     standby(node, true)?;
     wait(node, DRAIN_LIMIT, &format!("{node} running nothing in standby"), |s| {

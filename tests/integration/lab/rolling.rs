@@ -16,6 +16,8 @@ use std::sync::Arc;
 /// director's round robin interleaves failures with answers until its
 /// next check drops the stopped real server).
 const SAME_OUTAGE: Duration = Duration::from_secs(3);
+/// Answers in a row that end a turn.
+const STEADY: usize = 6;
 /// The client: one request every 100 ms, each bounded by 1 s, at most
 /// this many in all and for at most this long.
 const CLIENT_PERIOD: Duration = Duration::from_millis(100);
@@ -198,9 +200,11 @@ fn rolling_upgrade(example: &str, svc: &Service, director: Option<&str>) {
         let from = client.began.elapsed();
         let out = lab_ok(&["upgrade", node, &release.path.to_string_lossy()]);
         eprint!("SCENARIO {name}: upgrade {node}:\n{out}");
-        // `lab upgrade` returns when every resource runs again; the turn
-        // ends when the client is answered too.
-        assert!(wait_for(Duration::from_secs(30), || svc.answers()), "{} answers after {node}'s turn", svc.ip);
+        // `lab upgrade` returns when Pacemaker says every resource runs
+        // again; the turn ends when the service is steady too: answers in
+        // a row, more than a director has real servers to go round.
+        let steady = wait_for(Duration::from_secs(30), || (0..STEADY).all(|_| svc.answers()));
+        assert!(steady, "{} does not answer {STEADY} times in a row after {node}'s turn", svc.ip);
         turns.push(TurnTime { node: node.to_string(), from, to: client.began.elapsed() });
         assert_eq!(agent_binary(node), release.path.to_string_lossy(), "{node}'s agents run the new release");
         // Until its own node's turn the director keeps running, untouched:
@@ -252,12 +256,18 @@ fn report(name: &str, samples: &[Sample], turns: &[TurnTime], total: Duration) {
         let lost: usize = mine.iter().map(|o| o.failed).sum();
         let span = mine.iter().fold(0.0, |a, o| a + o.secs());
         eprintln!(
-            "  turn {:<6} {:6.2} s, {lost} failed requests in {} outage(s), {span:.2} s until answered again",
+            "  turn {:<6} {:6.2} s ({:.2}-{:.2} s), {lost} failed requests in {} outage(s), {span:.2} s until answered \
+             again",
             t.node,
             (t.to - t.from).as_secs_f64(),
+            t.from.as_secs_f64(),
+            t.to.as_secs_f64(),
             mine.len()
         );
         assert!(mine.len() <= 1, "the turn of {} cost more than one failover: {mine:?}", t.node);
+    }
+    for s in samples.iter().filter(|s| !s.ok) {
+        eprintln!("  failed request at {:.2} s: {}", s.at.as_secs_f64(), s.error);
     }
     let stray: Vec<&Outage> =
         outs.iter().filter(|o| !turns.iter().any(|t| o.first >= t.from && o.last <= t.to)).collect();
