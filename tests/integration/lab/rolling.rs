@@ -139,10 +139,11 @@ impl Outage {
     }
 }
 
-/// Failed requests grouped into outages (failures within SAME_OUTAGE).
-fn outages(samples: &[Sample]) -> Vec<Outage> {
+/// The failed requests that began within `from..=to`, grouped into
+/// outages (failures within SAME_OUTAGE of each other).
+fn outages(samples: &[Sample], from: Duration, to: Duration) -> Vec<Outage> {
     let mut out: Vec<Outage> = Vec::new();
-    for s in samples.iter().filter(|s| !s.ok) {
+    for s in samples.iter().filter(|s| !s.ok && s.at >= from && s.at <= to) {
         match out.last_mut() {
             Some(o) if s.at - o.last < SAME_OUTAGE => {
                 o.last = s.at;
@@ -241,18 +242,19 @@ fn check_director(director: Option<&str>, old: Option<Vec<i32>>, release: &Relea
 /// Print the time per turn and the failed requests; each turn may cost one
 /// outage, and no failure may fall outside a turn.
 fn report(name: &str, samples: &[Sample], turns: &[TurnTime], total: Duration) {
-    let outs = outages(samples);
-    let failed = samples.iter().filter(|s| !s.ok).count();
+    let failed: Vec<&Sample> = samples.iter().filter(|s| !s.ok).collect();
     eprintln!(
-        "SCENARIO {name}: rolling upgrade of {} nodes: {} requests, {failed} failed, {} outages, {:.1} s after lab \
-         up, with lab down",
+        "SCENARIO {name}: rolling upgrade of {} nodes: {} requests, {} failed, {:.1} s after lab up, with lab down",
         turns.len(),
         samples.len(),
-        outs.len(),
+        failed.len(),
         total.as_secs_f64()
     );
+    for s in &failed {
+        eprintln!("  failed request at {:.2} s: {}", s.at.as_secs_f64(), s.error);
+    }
     for t in turns {
-        let mine: Vec<&Outage> = outs.iter().filter(|o| o.first >= t.from && o.last <= t.to).collect();
+        let mine = outages(samples, t.from, t.to);
         let lost: usize = mine.iter().map(|o| o.failed).sum();
         let span = mine.iter().fold(0.0, |a, o| a + o.secs());
         eprintln!(
@@ -266,14 +268,12 @@ fn report(name: &str, samples: &[Sample], turns: &[TurnTime], total: Duration) {
         );
         assert!(mine.len() <= 1, "the turn of {} cost more than one failover: {mine:?}", t.node);
     }
-    for s in samples.iter().filter(|s| !s.ok) {
-        eprintln!("  failed request at {:.2} s: {}", s.at.as_secs_f64(), s.error);
-    }
-    let stray: Vec<&Outage> =
-        outs.iter().filter(|o| !turns.iter().any(|t| o.first >= t.from && o.last <= t.to)).collect();
-    let errors: Vec<String> =
-        samples.iter().filter(|s| !s.ok).map(|s| format!("{:.2} s {}", s.at.as_secs_f64(), s.error)).collect();
-    assert!(stray.is_empty(), "failed requests outside any turn: {stray:?}\n{}", errors.join("\n"));
+    let stray: Vec<String> = failed
+        .iter()
+        .filter(|s| !turns.iter().any(|t| s.at >= t.from && s.at <= t.to))
+        .map(|s| format!("{:.2} s {}", s.at.as_secs_f64(), s.error))
+        .collect();
+    assert!(stray.is_empty(), "failed requests outside any turn:\n{}", stray.join("\n"));
     assert!(samples.len() > 50, "the client loop ran: {} requests", samples.len());
 }
 
