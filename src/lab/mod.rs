@@ -409,7 +409,18 @@ pub fn status() -> Result<String, LabError> {
             node::run(&["ip", "-n", &state::netns_name(SWITCH), "-o", "link", "show", &state::port_name(n.index)])
                 .map(|o| if o.contains("state UP") || o.contains(",UP") { "link up" } else { "link down" })
                 .unwrap_or("unplugged");
-        out.push_str(&format!("  {:<10} {:<4} {:<9} {addrs}\n", n.name, if n.is_on() { "on" } else { "off" }, port));
+        // During a rolling upgrade: which nodes run another binary.
+        let binary = upgrade::installed(&n.name)
+            .ok()
+            .filter(|b| *b != st.binary)
+            .map(|b| format!("  haven {}", b.display()))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "  {:<10} {:<4} {:<9} {addrs}{binary}\n",
+            n.name,
+            if n.is_on() { "on" } else { "off" },
+            port
+        ));
     }
     match observer(&st) {
         Some(n) => {

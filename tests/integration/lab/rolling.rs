@@ -208,6 +208,9 @@ fn rolling_upgrade(example: &str, svc: &Service, director: Option<&str>) {
         assert!(steady, "{} does not answer {STEADY} times in a row after {node}'s turn", svc.ip);
         turns.push(TurnTime { node: node.to_string(), from, to: client.began.elapsed() });
         assert_eq!(agent_binary(node), release.path.to_string_lossy(), "{node}'s agents run the new release");
+        let status = lab_ok(&["status"]);
+        let line = status.lines().find(|l| l.trim_start().starts_with(&format!("{node} "))).unwrap_or_default();
+        assert!(line.ends_with(&format!("haven {}", release.path.display())), "lab status shows it: {status}");
         // Until its own node's turn the director keeps running, untouched:
         // the same process, the old release (the cluster runs both).
         if let (Some(d), Some(old)) = (director, &old_director) {
