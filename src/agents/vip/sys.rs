@@ -11,7 +11,7 @@ use crate::net::announce::{self, Announcement};
 use crate::net::arp::{self, Conflict};
 use crate::net::link::Link;
 use crate::net::route::Route;
-use crate::net::{NetError, Rtnl};
+use crate::net::{NetError, Netlink};
 use crate::ocf::Deadline;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
@@ -65,12 +65,12 @@ pub trait Sys {
 
 /// The real system: one rtnetlink socket for the action.
 pub struct Real {
-    nl: Rtnl,
+    nl: Netlink,
 }
 
 impl Real {
     pub fn open(deadline: Deadline) -> Result<Real, NetError> {
-        Ok(Real { nl: Rtnl::open(deadline)? })
+        Ok(Real { nl: Netlink::route(deadline)? })
     }
 }
 
