@@ -150,7 +150,8 @@ mod tests {
 
     #[test]
     fn a_body_shorter_than_the_genl_header_is_refused() {
-        let mut bytes = crate::net::netlink::encode(GenlMessage { family: 0x1a, cmd: 4, version: 1, attrs: vec![] }, 0, 1);
+        let mut bytes =
+            crate::net::netlink::encode(GenlMessage { family: 0x1a, cmd: 4, version: 1, attrs: vec![] }, 0, 1);
         bytes.truncate(18);
         bytes[..4].copy_from_slice(&18u32.to_ne_bytes());
         assert!(netlink_packet_core::NetlinkMessage::<GenlMessage>::deserialize(&bytes).is_err());
