@@ -145,14 +145,12 @@ fn build(
             .collect(),
         volumes: Vec::new(),
         created_dirs: Vec::new(),
-        full_nat: false,
     };
     st.save()?;
     progress.say(&format!("building {} nodes of {}", st.nodes.len(), d.cluster.name));
     let addrs: Vec<(String, String)> = st.nodes.iter().map(|n| (n.name.clone(), n.addr.clone())).collect();
     let t = standin::translate(d, &addrs);
     write_standins(&t, progress)?;
-    st.full_nat = t.full_nat;
     create_mount_points(&t, &mut st, progress)?;
     let d = &t.description;
     for (label, fstype) in config::wanted_volumes(d) {

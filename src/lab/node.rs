@@ -245,18 +245,6 @@ fn build_mounts(st: &State, node: &NodeState) -> Result<(), LabError> {
     Ok(())
 }
 
-/// A director stand-in DNATs with nftables, and the lab is one link: the
-/// real servers would answer clients directly from their own address. The
-/// node forwards, and masquerades what it DNATed, so answers come back
-/// through it (full NAT, a lab-only setting).
-fn full_nat(name: &str) -> Result<(), LabError> {
-    run_in(name, &["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])?;
-    run_in(name, &["nft", "add", "table", "ip", "haven_lab"])?;
-    run_in(name, &["nft", "add", "chain", "ip", "haven_lab", "post", "{ type nat hook postrouting priority 100 ; }"])?;
-    run_in(name, &["nft", "add", "rule", "ip", "haven_lab", "post", "ct", "status", "dnat", "masquerade"])?;
-    Ok(())
-}
-
 /// The lab's cgroups, under the host's cgroup v2 root.
 const CGROUP_DIR: &str = "haven-lab";
 
@@ -317,9 +305,6 @@ fn spawn(name: &str, argv: &[&str], env: &[(&str, &str)]) -> Result<Daemon, LabE
 /// Power a node on: fresh namespaces, then corosync, then pacemakerd.
 pub fn boot(st: &State, node: &NodeState) -> Result<Vec<Daemon>, LabError> {
     build_mounts(st, node)?;
-    if st.full_nat {
-        full_nat(&node.name)?;
-    }
     let corosync = spawn(&node.name, &["corosync", "-f"], &[])?;
     // pacemakerd gives up when corosync is not answering yet.
     let deadline = Deadline::after(Duration::from_secs(15));

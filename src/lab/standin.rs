@@ -51,8 +51,6 @@ pub struct Translation {
     pub seeds: Vec<(String, String)>,
     /// Mount points the description's filesystems need on every node.
     pub mount_points: Vec<String>,
-    /// A director runs: nodes forward and SNAT the connections it DNATs.
-    pub full_nat: bool,
 }
 
 fn pair(name: &str, value: &str) -> Pair {
@@ -469,7 +467,6 @@ mod tests {
         assert!(cf.contains("real = 198.51.100.11:80") && cf.contains("real = 198.51.100.12:80"), "{cf}");
         assert!(!cf.contains("198.51.100.13"), "the director's own node is no real server: {cf}");
         assert!(cf.contains("198.51.100.11:80 gate") && !cf.contains("masq"), "direct routing: {cf}");
-        assert!(!t.full_nat, "no full NAT: the real servers answer the client");
         // Structure kept: same groups, clones, constraints.
         let o = load("smt-mirror.toml");
         assert_eq!(d.groups.len(), o.groups.len());
@@ -494,7 +491,6 @@ mod tests {
         assert!(t.files.iter().any(|f| f.path == "seed/mail2-fs/index.html" && f.text == "mail2.example.com\n"));
         // The instance file is where the agent looks for it: unchanged params.
         assert_eq!(res(d, "mail1-instance").param("config"), None);
-        assert!(!t.full_nat);
         let fencing = &t.lines[0];
         assert!(fencing.contains("ipmi-nodea (fence_ipmilan)") && fencing.contains("ipmi-nodeb"), "{fencing}");
     }

@@ -11,7 +11,7 @@ use crate::net::announce::{self, Announcement};
 use crate::net::arp::{self, Conflict};
 use crate::net::link::Link;
 use crate::net::route::Route;
-use crate::net::{NetError, Rtnl};
+use crate::net::{NetError, Netlink};
 use crate::ocf::Deadline;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use std::net::{IpAddr, Ipv4Addr};
@@ -62,7 +62,7 @@ pub trait Sys {
 
 /// The real system: one rtnetlink socket for the action.
 pub struct Real {
-    nl: Rtnl,
+    nl: Netlink,
     /// The probe's packet socket, kept open: its last close waits for an
     /// RCU grace period (5-30 ms on a busy node), so it is handed to the
     /// background announcer, which closes it after start has returned.
@@ -71,7 +71,7 @@ pub struct Real {
 
 impl Real {
     pub fn open(deadline: Deadline) -> Result<Real, NetError> {
-        Ok(Real { nl: Rtnl::open(deadline)?, linger: Vec::new() })
+        Ok(Real { nl: Netlink::route(deadline)?, linger: Vec::new() })
     }
 }
 
