@@ -123,18 +123,20 @@ pub fn write_files(node: &NodeState, corosync_conf: &str, hosts: &str, cib: &str
 }
 
 /// The lab-wide overlay layers: resource.d/haven/<agent> and
-/// sbin/fence_haven, links to the haven binary.
-pub fn write_agent_layers(binary: &Path) -> Result<(), LabError> {
+/// sbin/fence_haven, links to each node's own haven binary (see
+/// [`super::upgrade`]: a node can be upgraded alone).
+pub fn write_agent_layers() -> Result<(), LabError> {
+    let binary = super::upgrade::in_node_binary();
     let ocf = state::lab_dir().join("ocf/haven");
     mkdir(&ocf, 0o755, None)?;
     for name in crate::agents::names() {
         let link = ocf.join(name);
-        std::os::unix::fs::symlink(binary, &link).map_err(LabError::io("link", &link))?;
+        std::os::unix::fs::symlink(&binary, &link).map_err(LabError::io("link", &link))?;
     }
     let sbin = state::lab_dir().join("sbin");
     mkdir(&sbin, 0o755, None)?;
     let link = sbin.join(FENCE_AGENT);
-    std::os::unix::fs::symlink(binary, &link).map_err(LabError::io("link", &link))?;
+    std::os::unix::fs::symlink(&binary, &link).map_err(LabError::io("link", &link))?;
     Ok(())
 }
 
@@ -228,6 +230,9 @@ fn build_mounts(st: &State, node: &NodeState) -> Result<(), LabError> {
         let opts = format!("lowerdir={}:{dst}", layer.display());
         run_in(name, &["mount", "-n", "-t", "overlay", "overlay", "-o", &opts, dst]).map(|_| ())
     };
+    // The node's own haven binary, which the agent layers link to.
+    run_in(name, &["mkdir", "-p", super::upgrade::BIN_IN_NODE])?;
+    bind(super::upgrade::bin_dir(name), super::upgrade::BIN_IN_NODE)?;
     overlay(lab.join("ocf"), "/usr/lib/ocf/resource.d")?;
     overlay(lab.join("sbin"), "/usr/sbin")?;
     // The description's directory, for files its resources name.
