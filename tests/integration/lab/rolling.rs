@@ -33,9 +33,11 @@ struct Release {
 }
 
 impl Release {
-    fn copy() -> Release {
+    /// `name` keeps the two rolling tests (one test process, run in
+    /// parallel) from sharing, and removing, each other's copy.
+    fn copy(name: &str) -> Release {
         // /var/tmp: the nodes see the host's tree there (not their own tmpfs).
-        let dir = PathBuf::from(format!("/var/tmp/haven-rolling-{}", std::process::id()));
+        let dir = PathBuf::from(format!("/var/tmp/haven-rolling-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("release directory");
         let path = dir.join("haven");
@@ -174,7 +176,7 @@ struct TurnTime {
 /// operator does).
 fn rolling_upgrade(example: &str, svc: &Service, director: Option<&str>) {
     let name = Path::new(example).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let release = Release::copy();
+    let release = Release::copy(&name);
     let lab = Lab::up_with(example, &[]);
     // After `lab up` (which prints its own time; the lab lock may have
     // waited for another test's lab before it).
