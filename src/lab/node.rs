@@ -252,14 +252,14 @@ fn build_mounts(st: &State, node: &NodeState) -> Result<(), LabError> {
     run_in(name, &["mkdir", "-p", super::standin::STANDIN_IN_NODE])?;
     bind(state::lab_dir().join(super::standin::STANDIN_SUBDIR), super::standin::STANDIN_IN_NODE)?;
     if st.kernel_real {
-        real_kernel_mounts(st, name)?;
+        real_kernel_mounts(name)?;
     }
     Ok(())
 }
 
-/// A real kernel: nfs-utils' files, and the exported tmpfs where the
-/// export may run (elsewhere the directory is what the node mounts).
-fn real_kernel_mounts(st: &State, name: &str) -> Result<(), LabError> {
+/// A real kernel: nfs-utils' files (the exported tmpfs is under the lab
+/// directory, which every node sees).
+fn real_kernel_mounts(name: &str) -> Result<(), LabError> {
     let files = state::lab_dir().join(super::kernel::FILES_SUBDIR);
     let bind = |src: PathBuf, dst: &str| -> Result<(), LabError> {
         run_in(name, &["mount", "-n", "--bind", &path_str(&src), dst]).map(|_| ())
@@ -267,10 +267,6 @@ fn real_kernel_mounts(st: &State, name: &str) -> Result<(), LabError> {
     bind(files.join("nfs.conf"), "/etc/nfs.conf")?;
     bind(files.join("exports"), "/etc/exports")?;
     run_in(name, &["mkdir", "-p", super::kernel::PLACEHOLDER])?;
-    for e in st.exports.iter().filter(|e| e.nodes.iter().any(|n| n == name)) {
-        run_in(name, &["mkdir", "-p", &e.directory])?;
-        bind(e.source.clone(), &e.directory)?;
-    }
     Ok(())
 }
 

@@ -222,10 +222,25 @@ fn allowed_nodes(d: &Description, id: &str, nodes: &[String]) -> Vec<String> {
     nodes.iter().filter(|n| !avoided.contains(&n.as_str())).cloned().collect()
 }
 
-/// A real kernel: exportfs and nfsserver stay; each exported directory is
-/// a tmpfs of the lab bound onto the nodes the export may run on.
+/// A real kernel: exportfs and nfsserver stay. Each exported directory
+/// becomes a tmpfs of the lab (the guest's overlay root cannot be
+/// exported), named by its path under the lab directory, so the exporting
+/// node's own directory (/home) stays as it is and the filesystem agent's
+/// probe there sees nothing mounted from the server.
 fn exports(t: &mut Translation, d: &Description, nodes: &[String]) {
-    for r in &d.resources {
+    if d.resources.iter().any(|r| r.agent.is("ocf", Some("heartbeat"), "nfsserver")) {
+        let mut ops = t.description.op_defaults.clone();
+        if !ops.iter().any(|p| p.name == "timeout") {
+            ops.push(pair("timeout", "120s"));
+            t.lines.push(
+                "op_defaults: timeout = 120s (resource-agents' shell agents take more than the default 20 s \
+                 under the guest's TCG)"
+                    .into(),
+            );
+        }
+        t.description.op_defaults = ops;
+    }
+    for r in &mut t.description.resources {
         if r.agent.is("ocf", Some("heartbeat"), "nfsserver") {
             t.lines.push(format!(
                 "{}: {} kept: a kernel nfsd in the node's namespaces (Debian's nfs-kernel-server init script, \
@@ -238,17 +253,15 @@ fn exports(t: &mut Translation, d: &Description, nodes: &[String]) {
         if !r.agent.is("ocf", Some("heartbeat"), "exportfs") {
             continue;
         }
-        let Some(dir) = r.param("directory") else { continue };
+        let Some(dir) = r.param("directory").map(str::to_string) else { continue };
+        let source = format!("{}/{EXPORTS_SUBDIR}/{}", super::state::LAB_DIR, r.id);
         let allowed = allowed_nodes(d, &r.id, nodes);
         t.lines.push(format!(
-            "{}: {} kept: {dir} is a tmpfs ({}/{EXPORTS_SUBDIR}/{}) on {}",
-            r.id,
-            r.agent,
-            super::state::LAB_DIR,
-            r.id,
-            allowed.join(", ")
+            "{}: {} kept: directory {dir} -> {source}, a tmpfs (the guest's root cannot be exported)",
+            r.id, r.agent
         ));
-        t.exports.push(Export { id: r.id.clone(), directory: dir.to_string(), nodes: allowed });
+        set(r, "directory", &source);
+        t.exports.push(Export { id: r.id.clone(), directory: dir, nodes: allowed });
     }
 }
 
@@ -341,6 +354,10 @@ fn real_nfs(
     lines: &mut Vec<String>,
     files: &mut Vec<LabFile>,
 ) {
+    let host = device.split_once(':').map_or("", |(h, _)| h);
+    let served = format!("{host}:{}/{EXPORTS_SUBDIR}/{}", super::state::LAB_DIR, e.id);
+    set(r, "device", &served);
+    let device = served.as_str();
     if fstype == "nfs" && !r.param("options").is_some_and(|o| o.contains("vers=4")) {
         let extra = super::kernel::nfs3_client_options();
         let options = match r.param("options") {
@@ -682,14 +699,16 @@ mod tests {
         assert!(res(d, "nfs-server").agent.is("ocf", Some("heartbeat"), "nfsserver"));
         let export = res(d, "home-export");
         assert!(export.agent.is("ocf", Some("heartbeat"), "exportfs"));
-        assert_eq!(export.param("directory"), Some("/home"));
+        assert_eq!(export.param("directory"), Some("/var/lib/haven-lab/exports/home-export"));
         assert_eq!(
             t.exports,
             vec![Export { id: "home-export".into(), directory: "/home".into(), nodes: vec!["cm".into()] }]
         );
         let home = res(d, "home");
         assert_eq!(home.param("fstype"), Some("nfs"));
-        assert_eq!(home.param("device"), Some("203.0.113.50:/home"));
+        assert_eq!(home.param("device"), Some("203.0.113.50:/var/lib/haven-lab/exports/home-export"));
+        assert_eq!(home.param("directory"), Some("/home"));
+        assert!(d.op_defaults.iter().any(|p| p.name == "timeout" && p.value == "120s"));
         let opts = home.param("options").expect("options");
         assert!(
             opts.starts_with("nfsvers=3,") && opts.contains("mountport=20048") && opts.contains("nolock"),

@@ -75,6 +75,17 @@ fn wait(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
     None
 }
 
+/// What a failed lab up leaves to read: failed actions and the agents' logs.
+fn diagnose() {
+    println!("{}", exec("cm", &["crm_mon", "-1rf"]).unwrap_or_else(|e| e));
+    let log = "/var/lib/haven-lab/nodes/cm/log-pacemaker/pacemaker.log";
+    let o = Command::new("grep").args(["-E", "nfsserver|exportfs|nfs-server|home-export|director", log]).output();
+    if let Ok(o) = o {
+        let lines: Vec<String> = String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect();
+        println!("{}", lines[lines.len().saturating_sub(60)..].join("\n"));
+    }
+}
+
 #[test]
 fn interworx_on_ipvs_and_kernel_nfs_survives_a_web_node_poweroff() {
     if !in_guest() {
@@ -86,7 +97,10 @@ fn interworx_on_ipvs_and_kernel_nfs_survives_a_web_node_poweroff() {
     let up = timed("lab up interworx (IPVS + kernel NFS)", || haven(&["lab", "up", "--kernel", "real", &example]));
     let out = text(&up);
     println!("{out}");
-    assert!(up.status.success() && out.contains("resources running after"), "lab up:\n{out}");
+    if !(up.status.success() && out.contains("resources running after")) {
+        diagnose();
+        panic!("lab up did not settle:\n{out}");
+    }
     assert!(
         out.contains("direct routing on ipvs") && out.contains("nfs-server: ocf:heartbeat:nfsserver kept"),
         "{out}"
@@ -98,12 +112,12 @@ fn interworx_on_ipvs_and_kernel_nfs_survives_a_web_node_poweroff() {
     // /home is real NFS from the manager's kernel nfsd, read-write.
     for node in ["node1", "node2"] {
         let m = exec(node, &["findmnt", "-n", "-o", "FSTYPE,SOURCE", "/home"]).expect("findmnt");
-        assert_eq!(m.split_whitespace().collect::<Vec<_>>(), ["nfs", "203.0.113.50:/home"], "{node}: {m}");
+        assert_eq!(m.split_whitespace().collect::<Vec<_>>(), ["nfs", "203.0.113.50:/var/lib/haven-lab/exports/home-export"], "{node}: {m}");
     }
     let threads = exec("cm", &["cat", "/proc/fs/nfsd/threads"]).expect("nfsd threads");
     assert!(threads.trim().parse::<u32>().is_ok_and(|n| n > 0), "nfsd threads on cm: {threads}");
     exec("node1", &["sh", "-c", "echo written-by-node1 > /home/from-node1.html"]).expect("write over NFS");
-    assert_eq!(exec("cm", &["cat", "/home/from-node1.html"]).expect("read on cm").trim(), "written-by-node1");
+    assert_eq!(exec("cm", &["cat", "/var/lib/haven-lab/exports/home-export/from-node1.html"]).expect("read on cm").trim(), "written-by-node1");
     // The client is served through the VIP by both nodes, over /home.
     let url = format!("http://{VIP}/from-node1.html");
     for _ in 0..4 {
