@@ -30,9 +30,6 @@ fn kernel_tests_in_the_guest() {
         .args(["--timeout", "1500", "--"])
         .arg(&exe)
         .args(GUEST_TESTS)
-        // The lab on the guest's kernel takes longer than CI's guest budget
-        // under TCG (README, kernel-true tests): on demand only.
-        .args(["--skip", "kernel::lab::"])
         .args(["--test-threads=1", "--nocapture"])
         .status()
         .expect("run script/vm");

@@ -107,17 +107,27 @@ fn interworx_on_ipvs_and_kernel_nfs_survives_a_web_node_poweroff() {
     );
 
     // The director programmed the kernel: the VIP over node1 and node2 (DR).
+    // (its checks add a real server once its web server answers)
+    let both = vec![format!("{NODE1}:80"), format!("{NODE2}:80")];
+    let _ = wait(Duration::from_secs(30), || ipvs_reals() == both);
     let reals = ipvs_reals();
     assert_eq!(reals, vec![format!("{NODE1}:80"), format!("{NODE2}:80")], "{:?}", exec("cm", &["ipvsadm", "-Ln"]));
     // /home is real NFS from the manager's kernel nfsd, read-write.
     for node in ["node1", "node2"] {
         let m = exec(node, &["findmnt", "-n", "-o", "FSTYPE,SOURCE", "/home"]).expect("findmnt");
-        assert_eq!(m.split_whitespace().collect::<Vec<_>>(), ["nfs", "203.0.113.50:/var/lib/haven-lab/exports/home-export"], "{node}: {m}");
+        assert_eq!(
+            m.split_whitespace().collect::<Vec<_>>(),
+            ["nfs", "203.0.113.50:/var/lib/haven-lab/exports/home-export"],
+            "{node}: {m}"
+        );
     }
     let threads = exec("cm", &["cat", "/proc/fs/nfsd/threads"]).expect("nfsd threads");
     assert!(threads.trim().parse::<u32>().is_ok_and(|n| n > 0), "nfsd threads on cm: {threads}");
     exec("node1", &["sh", "-c", "echo written-by-node1 > /home/from-node1.html"]).expect("write over NFS");
-    assert_eq!(exec("cm", &["cat", "/var/lib/haven-lab/exports/home-export/from-node1.html"]).expect("read on cm").trim(), "written-by-node1");
+    assert_eq!(
+        exec("cm", &["cat", "/var/lib/haven-lab/exports/home-export/from-node1.html"]).expect("read on cm").trim(),
+        "written-by-node1"
+    );
     // The client is served through the VIP by both nodes, over /home.
     let url = format!("http://{VIP}/from-node1.html");
     for _ in 0..4 {
