@@ -1,6 +1,8 @@
 """Helpers every bench script shares: bounded setup commands, throwaway
-network namespaces, a loop-device image, signal-safe cleanup, and reaping
-what agents leave in the background. The one copy for bench/ (the Rust
+network namespaces (a single one or a veth-joined pair), a loop-device
+image, signal-safe cleanup, ending the process groups a script started,
+/proc CPU and peak-RSS readings, and reaping what agents leave in the
+background. The one copy for bench/ (the Rust
 tests have theirs in tests/integration/common.rs: two languages, so two
 copies at most, never one per script)."""
 
@@ -71,10 +73,13 @@ def log(msg: str) -> None:
     print(f"bench: {msg}", file=sys.stderr, flush=True)
 
 
-def command(argv: list[str], check: bool = True, timeout: float = SETUP_TIMEOUT) -> subprocess.CompletedProcess:
-    """Run a setup or cleanup command; BenchError when it fails or hangs."""
+def command(argv: list[str], check: bool = True, timeout: float = SETUP_TIMEOUT,
+            input: str | None = None) -> subprocess.CompletedProcess:
+    """Run a setup or cleanup command (`input` on its stdin, else nothing);
+    BenchError when it fails or hangs."""
+    stdin = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
     try:
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **stdin)
     except subprocess.TimeoutExpired:
         raise BenchError(f"`{' '.join(argv)}` timed out after {timeout}s")
     except OSError as e:
@@ -128,26 +133,7 @@ class Namespaces:
 
     def kill_leftovers(self) -> list[int]:
         """Kill every process still inside our namespaces (all started by this run)."""
-        killed: list[int] = []
-        for ns in self.created:
-            r = ip("netns", "pids", ns, check=False)
-            pids = [int(p) for p in r.stdout.split() if p.isdigit() and int(p) != os.getpid()]
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                alive = []
-                for p in pids:
-                    try:
-                        os.kill(p, sig)
-                        alive.append(p)
-                    except ProcessLookupError:
-                        pass
-                if not alive:
-                    break
-                killed.extend(p for p in alive if p not in killed)
-                deadline = time.monotonic() + 2
-                while time.monotonic() < deadline and any(pid_alive(p) for p in alive):
-                    time.sleep(0.05)
-                pids = [p for p in alive if pid_alive(p)]
-        return killed
+        return kill_namespace_processes(self.created)
 
     def close(self) -> None:
         try:
@@ -160,6 +146,99 @@ class Namespaces:
                 if r.returncode != 0:
                     log(f"could not delete network namespace {ns}: {r.stderr.strip()}")
             self.created.clear()
+
+
+def kill_namespace_processes(namespaces: list[str]) -> list[int]:
+    """SIGTERM, then SIGKILL after 2 s, every process inside `namespaces`
+    (throwaway namespaces this run created, so every process in them is
+    one this run started); returns those signalled."""
+    killed: list[int] = []
+    for ns in namespaces:
+        r = ip("netns", "pids", ns, check=False)
+        pids = [int(p) for p in r.stdout.split() if p.isdigit() and int(p) != os.getpid()]
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            alive = []
+            for p in pids:
+                try:
+                    os.kill(p, sig)
+                    alive.append(p)
+                except ProcessLookupError:
+                    pass
+            if not alive:
+                break
+            killed.extend(p for p in alive if p not in killed)
+            deadline = time.monotonic() + 2
+            while time.monotonic() < deadline and any(pid_alive(p) for p in alive):
+                time.sleep(0.05)
+            pids = [p for p in alive if pid_alive(p)]
+    return killed
+
+
+class Namespace:
+    """One throwaway network namespace with lo up (no link to anything);
+    `exec(argv)` runs argv inside it; close() ends what still runs in it
+    and removes it."""
+
+    def __init__(self, tag: str) -> None:
+        self.name = f"hvbench-{tag}-{os.getpid()}"
+        self.created = False
+
+    def setup(self) -> None:
+        if self.name in ip("netns", "list").stdout.split():
+            raise BenchError(f"network namespace {self.name} already exists; not touching it")
+        ip("netns", "add", self.name)
+        self.created = True
+        ip("-n", self.name, "link", "set", "lo", "up")
+
+    def exec(self, *argv: str) -> list[str]:
+        return ["ip", "netns", "exec", self.name, *argv]
+
+    def close(self) -> None:
+        if not self.created:
+            return
+        try:
+            stray = kill_namespace_processes([self.name])
+            if stray:
+                log(f"killed {len(stray)} leftover process(es) in {self.name}: {stray}")
+        finally:
+            r = ip("netns", "delete", self.name, check=False)
+            if r.returncode != 0:
+                log(f"could not delete network namespace {self.name}: {r.stderr.strip()}")
+            self.created = False
+
+
+def stop_group(p: subprocess.Popen, grace: float) -> None:
+    """End a process this script started in its own session (and its
+    process group): SIGTERM, SIGKILL after `grace` seconds."""
+    if p.poll() is not None:
+        return
+    try:
+        os.killpg(p.pid, signal.SIGTERM)
+        p.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait(timeout=10)
+    except ProcessLookupError:
+        pass
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_s(pid: int) -> float:
+    """utime+stime+cutime+cstime of a live process (its own CPU and that of
+    the children it waited for), in seconds."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2 :].split()
+    return sum(int(f) for f in fields[11:15]) / TICK
+
+
+def proc_hwm_mib(pid: int) -> float:
+    """Peak resident set (VmHWM) of a live process, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    return 0.0
 
 
 class LoopImage:

@@ -126,6 +126,13 @@ enum LabCommand {
         #[arg(long, default_value_t = 0)]
         delay: u64,
     },
+    /// One turn of a rolling upgrade: standby NODE, point its haven at
+    /// BINARY, take it out of standby, wait until everything runs again.
+    Upgrade {
+        node: String,
+        /// The haven binary the node runs from now on.
+        binary: std::path::PathBuf,
+    },
     /// Remove every process, namespace, mount and file of the lab.
     Down,
 }
@@ -449,6 +456,16 @@ fn run_lab(command: LabCommand) -> anyhow::Result<u8> {
         LabCommand::Heal { node, delay } => {
             lab::heal(&node, std::time::Duration::from_secs(delay))?;
             println!("{node}: healed");
+        }
+        LabCommand::Upgrade { node, binary } => {
+            let t = lab::upgrade::upgrade(&node, &binary)?;
+            println!("{node}: {} -> {} ({})", t.from.display(), t.to.display(), t.version);
+            println!(
+                "{node}: upgraded in {:.2} s (standby drained it in {:.2} s, settled {:.2} s after unstandby)",
+                t.total.as_secs_f64(),
+                t.drained.as_secs_f64(),
+                t.returned.as_secs_f64()
+            );
         }
         LabCommand::Down => {
             let removed = lab::down()?;

@@ -1,5 +1,5 @@
 //! The lab's fence agent, found by Pacemaker as /usr/sbin/fence_haven
-//! inside the nodes (an overlay layer links it to the haven binary). It
+//! inside the nodes (an overlay layer links it to the node's haven binary). It
 //! speaks the fence-agents interface (key=value lines on stdin, or -o/-n
 //! options) and powers nodes off and on through `haven lab` run in the
 //! namespaces the lab was started from (the node cannot see the lab's

@@ -14,6 +14,7 @@ pub mod node;
 pub mod process;
 pub mod standin;
 pub mod state;
+pub mod upgrade;
 pub mod volume;
 pub mod watch;
 
@@ -154,7 +155,6 @@ fn build(
             .collect(),
         volumes: Vec::new(),
         created_dirs: Vec::new(),
-        full_nat: false,
         kernel_real: kernel == kernel::Kernel::Real,
         exports: Vec::new(),
     };
@@ -166,7 +166,6 @@ fn build(
         real_kernel_files(&t, &mut st, progress)?;
     }
     write_standins(&t, progress)?;
-    st.full_nat = t.full_nat;
     create_mount_points(&t, &mut st, progress)?;
     let d = &t.description;
     for (label, fstype) in config::wanted_volumes(d) {
@@ -185,10 +184,11 @@ fn build(
     )?;
     let coro = config::corosync_conf(&st.cluster, &st.nodes);
     let hosts = config::hosts(&st.nodes);
-    node::write_agent_layers(&binary)?;
+    node::write_agent_layers()?;
     for n in &st.nodes {
         node::plug(&n.name, &state::port_name(n.index), &n.addr)?;
         node::write_files(n, &coro, &hosts, config::cib_xml(&rendered))?;
+        upgrade::install(&n.name, &binary)?;
     }
     boot_all(&mut st, flag, progress)?;
     drop(lock);
@@ -447,7 +447,18 @@ pub fn status() -> Result<String, LabError> {
             node::run(&["ip", "-n", &state::netns_name(SWITCH), "-o", "link", "show", &state::port_name(n.index)])
                 .map(|o| if o.contains("state UP") || o.contains(",UP") { "link up" } else { "link down" })
                 .unwrap_or("unplugged");
-        out.push_str(&format!("  {:<10} {:<4} {:<9} {addrs}\n", n.name, if n.is_on() { "on" } else { "off" }, port));
+        // During a rolling upgrade: which nodes run another binary.
+        let binary = upgrade::installed(&n.name)
+            .ok()
+            .filter(|b| *b != st.binary)
+            .map(|b| format!("  haven {}", b.display()))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "  {:<10} {:<4} {:<9} {addrs}{binary}\n",
+            n.name,
+            if n.is_on() { "on" } else { "off" },
+            port
+        ));
     }
     match observer(&st) {
         Some(n) => {

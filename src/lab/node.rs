@@ -123,18 +123,20 @@ pub fn write_files(node: &NodeState, corosync_conf: &str, hosts: &str, cib: &str
 }
 
 /// The lab-wide overlay layers: resource.d/haven/<agent> and
-/// sbin/fence_haven, links to the haven binary.
-pub fn write_agent_layers(binary: &Path) -> Result<(), LabError> {
+/// sbin/fence_haven, links to each node's own haven binary (see
+/// [`super::upgrade`]: a node can be upgraded alone).
+pub fn write_agent_layers() -> Result<(), LabError> {
+    let binary = super::upgrade::in_node_binary();
     let ocf = state::lab_dir().join("ocf/haven");
     mkdir(&ocf, 0o755, None)?;
     for name in crate::agents::names() {
         let link = ocf.join(name);
-        std::os::unix::fs::symlink(binary, &link).map_err(LabError::io("link", &link))?;
+        std::os::unix::fs::symlink(&binary, &link).map_err(LabError::io("link", &link))?;
     }
     let sbin = state::lab_dir().join("sbin");
     mkdir(&sbin, 0o755, None)?;
     let link = sbin.join(FENCE_AGENT);
-    std::os::unix::fs::symlink(binary, &link).map_err(LabError::io("link", &link))?;
+    std::os::unix::fs::symlink(&binary, &link).map_err(LabError::io("link", &link))?;
     Ok(())
 }
 
@@ -242,6 +244,9 @@ fn build_mounts(st: &State, node: &NodeState) -> Result<(), LabError> {
         let opts = format!("lowerdir={}:{dst}", layer.display());
         run_in(name, &["mount", "-n", "-t", "overlay", "overlay", "-o", &opts, dst]).map(|_| ())
     };
+    // The node's own haven binary, which the agent layers link to.
+    run_in(name, &["mkdir", "-p", super::upgrade::BIN_IN_NODE])?;
+    bind(super::upgrade::bin_dir(name), super::upgrade::BIN_IN_NODE)?;
     overlay(lab.join("ocf"), "/usr/lib/ocf/resource.d")?;
     overlay(lab.join("sbin"), "/usr/sbin")?;
     // The description's directory, for files its resources name.
@@ -267,18 +272,6 @@ fn real_kernel_mounts(name: &str) -> Result<(), LabError> {
     bind(files.join("nfs.conf"), "/etc/nfs.conf")?;
     bind(files.join("exports"), "/etc/exports")?;
     run_in(name, &["mkdir", "-p", super::kernel::PLACEHOLDER])?;
-    Ok(())
-}
-
-/// A director stand-in DNATs with nftables, and the lab is one link: the
-/// real servers would answer clients directly from their own address. The
-/// node forwards, and masquerades what it DNATed, so answers come back
-/// through it (full NAT, a lab-only setting).
-fn full_nat(name: &str) -> Result<(), LabError> {
-    run_in(name, &["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])?;
-    run_in(name, &["nft", "add", "table", "ip", "haven_lab"])?;
-    run_in(name, &["nft", "add", "chain", "ip", "haven_lab", "post", "{ type nat hook postrouting priority 100 ; }"])?;
-    run_in(name, &["nft", "add", "rule", "ip", "haven_lab", "post", "ct", "status", "dnat", "masquerade"])?;
     Ok(())
 }
 
@@ -342,9 +335,6 @@ fn spawn(name: &str, argv: &[&str], env: &[(&str, &str)]) -> Result<Daemon, LabE
 /// Power a node on: fresh namespaces, then corosync, then pacemakerd.
 pub fn boot(st: &State, node: &NodeState) -> Result<Vec<Daemon>, LabError> {
     build_mounts(st, node)?;
-    if st.full_nat {
-        full_nat(&node.name)?;
-    }
     let mut daemons = Vec::new();
     if st.kernel_real {
         // The private network of the description (the NFS server's

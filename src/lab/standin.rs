@@ -52,8 +52,6 @@ pub struct Translation {
     pub seeds: Vec<(String, String)>,
     /// Mount points the description's filesystems need on every node.
     pub mount_points: Vec<String>,
-    /// A director runs: nodes forward and SNAT the connections it DNATs.
-    pub full_nat: bool,
     /// On a real kernel: the directories exportfs exports, each a tmpfs
     /// (tmpfs exports; the guest's overlay root does not).
     pub exports: Vec<Export>,
@@ -608,7 +606,6 @@ mod tests {
         assert!(cf.contains("real = 198.51.100.11:80") && cf.contains("real = 198.51.100.12:80"), "{cf}");
         assert!(!cf.contains("198.51.100.13"), "the director's own node is no real server: {cf}");
         assert!(cf.contains("198.51.100.11:80 gate") && !cf.contains("masq"), "direct routing: {cf}");
-        assert!(!t.full_nat, "no full NAT: the real servers answer the client");
         // Structure kept: same groups, clones, constraints.
         let o = load("smt-mirror.toml");
         assert_eq!(d.groups.len(), o.groups.len());
@@ -633,7 +630,6 @@ mod tests {
         assert!(t.files.iter().any(|f| f.path == "seed/mail2-fs/index.html" && f.text == "mail2.example.com\n"));
         // The instance file is where the agent looks for it: unchanged params.
         assert_eq!(res(d, "mail1-instance").param("config"), None);
-        assert!(!t.full_nat);
         let fencing = &t.lines[0];
         assert!(fencing.contains("ipmi-nodea (fence_ipmilan)") && fencing.contains("ipmi-nodeb"), "{fencing}");
     }
@@ -717,7 +713,6 @@ mod tests {
         assert!(t.files.iter().any(|f| f.path == "exports/home-export/test.html" && f.text.contains(ALIVE)));
         let cf = &t.files.iter().find(|f| f.path == "standin/director.cf").expect("director file").text;
         assert!(cf.contains("backend = ipvs") && cf.contains("198.51.100.12:80 gate"), "{cf}");
-        assert!(!t.full_nat);
         // The stand-in translation is unchanged.
         let s = translate(&load("interworx.toml"), &addrs(&["cm", "node1", "node2"]));
         assert!(s.exports.is_empty() && res(&s.description, "home-export").agent.is("ocf", Some("pacemaker"), "Dummy"));

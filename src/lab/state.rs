@@ -37,9 +37,6 @@ pub struct State {
     /// filesystem): removed at `lab down` when empty, deepest first.
     #[serde(default)]
     pub created_dirs: Vec<PathBuf>,
-    /// A director runs: nodes forward, and SNAT what it DNATs (stand-ins).
-    #[serde(default)]
-    pub full_nat: bool,
     /// The kernel has IPVS and nfsd: directors on IPVS, NFS served for real
     /// (rpcbind and the lab's /etc/nfs.conf and /etc/exports in every node).
     #[serde(default)]

@@ -6,7 +6,7 @@
 //! once is a violation, reported with the timeline of what each node held.
 
 use super::state::{self, State};
-use crate::net::Rtnl;
+use crate::net::Netlink;
 use crate::ocf::Deadline;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -390,7 +390,7 @@ fn addresses_in(netns: &std::path::Path, names: bool) -> Result<Vec<(IpAddr, Str
         Err(e) => return Err(format!("enter {}: {e}", netns.display())),
     }
     drop(f);
-    let mut nl = Rtnl::open(Deadline::after(Duration::from_secs(2))).map_err(|e| e.to_string())?;
+    let mut nl = Netlink::route(Deadline::after(Duration::from_secs(2))).map_err(|e| e.to_string())?;
     let links = if names { nl.links().map_err(|e| e.to_string())? } else { Vec::new() };
     let addrs = nl.addresses().map_err(|e| e.to_string())?;
     Ok(addrs

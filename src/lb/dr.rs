@@ -14,7 +14,7 @@ use super::config::{Method, Protocol};
 use super::table::{Service, Table};
 use super::LbError;
 use crate::exec;
-use crate::net::Rtnl;
+use crate::net::Netlink;
 use crate::ocf::Deadline;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -224,7 +224,7 @@ impl Dr {
         format!("hv{h:04x}t{id}")
     }
 
-    fn ensure_tunnel(&mut self, rt: &mut Rtnl, id: u32, remote: IpAddr, d: &Deadline) -> Result<String, LbError> {
+    fn ensure_tunnel(&mut self, rt: &mut Netlink, id: u32, remote: IpAddr, d: &Deadline) -> Result<String, LbError> {
         let name = self.tunnel_name(id);
         if rt.link_by_name(&name)?.is_none() {
             let kind = if remote.is_ipv4() { "ipip" } else { "ip6tnl" };
@@ -244,7 +244,7 @@ impl Dr {
     /// VIP, and the gate real servers' links) and how to reach each real
     /// server. Unresolved neighbours are poked and read again, briefly.
     fn resolve(&mut self, t: &Table, d: &Deadline) -> Result<Env, LbError> {
-        let mut rt = Rtnl::open(Deadline::after(d.remaining().min(Duration::from_secs(5))))?;
+        let mut rt = Netlink::route(Deadline::after(d.remaining().min(Duration::from_secs(5))))?;
         let dr: Vec<&Service> = t.services.iter().filter(|s| is_dr(s)).collect();
         for s in &dr {
             for dst in &s.dests {

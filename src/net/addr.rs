@@ -1,6 +1,6 @@
 //! Interface addresses (rtnetlink RTM_*ADDR): list, add and delete.
 
-use super::{NetError, Rtnl};
+use super::{NetError, Netlink};
 use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope, CacheInfo,
 };
@@ -81,7 +81,7 @@ impl Addr {
     }
 }
 
-impl Rtnl {
+impl Netlink {
     /// All addresses of both families.
     pub fn addresses(&mut self) -> Result<Vec<Addr>, NetError> {
         let replies = self.dump("list addresses", RouteNetlinkMessage::GetAddress(AddressMessage::default()))?;

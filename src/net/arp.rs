@@ -81,42 +81,82 @@ pub fn format_mac(mac: &[u8]) -> String {
     mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
-/// Ask the link whether another host uses `ip`: `probes` probes spread over
-/// `wait`, listening until `wait` (or the deadline) ends. Any ARP packet
-/// from another MAC claiming `ip` as its sender address is a conflict.
-pub fn probe(
-    ifindex: u32,
+/// An RFC 5227 collision probe in flight: asks the link whether another
+/// host uses `ip`. The first probe goes out in [`Probe::send`]; answers
+/// queue in the socket while the caller does other work; [`Probe::finish`]
+/// sends the rest, spread over `wait`, and listens until `wait` (or the
+/// deadline) ends. Any ARP packet from another MAC claiming `ip` as its
+/// sender address is a conflict, and ends the wait at once.
+pub struct Probe {
+    sock: PacketSocket,
     mac: [u8; 6],
     ip: Ipv4Addr,
+    frame: [u8; LEN],
+    window: Deadline,
+    gap: Duration,
+    next_send: Instant,
+    sent: u32,
     probes: u32,
-    wait: Duration,
-    deadline: &Deadline,
-) -> io::Result<Option<Conflict>> {
-    let sock = PacketSocket::open(ifindex, ETH_P_ARP)?;
-    let window = deadline.within(wait);
-    let probes = probes.max(1);
-    let gap = wait / probes;
-    let frame = Arp::probe(mac, ip).encode();
-    let mut next_send = Instant::now();
-    let mut sent = 0;
-    let mut buf = [0u8; 128];
-    loop {
-        if sent < probes && Instant::now() >= next_send {
-            sock.send(&frame, BROADCAST_MAC)?;
-            sent += 1;
-            next_send += gap;
-        }
-        let left = window.remaining();
-        if left.is_zero() {
-            return Ok(None);
-        }
-        let until_send = if sent < probes { next_send.saturating_duration_since(Instant::now()) } else { left };
-        let Some(n) = sock.recv_incoming(&mut buf, left.min(until_send).max(Duration::from_millis(1)))? else {
-            continue;
+}
+
+impl Probe {
+    /// Open the socket and send the first of `probes` probes now.
+    pub fn send(
+        ifindex: u32,
+        mac: [u8; 6],
+        ip: Ipv4Addr,
+        probes: u32,
+        wait: Duration,
+        deadline: &Deadline,
+    ) -> io::Result<Probe> {
+        let sock = PacketSocket::open(ifindex, ETH_P_ARP)?;
+        let probes = probes.max(1);
+        let mut p = Probe {
+            sock,
+            mac,
+            ip,
+            frame: Arp::probe(mac, ip).encode(),
+            window: deadline.within(wait),
+            gap: wait / probes,
+            next_send: Instant::now(),
+            sent: 0,
+            probes,
         };
-        if let Some(a) = Arp::decode(&buf[..n]) {
-            if a.sender_ip == ip && a.sender_mac != mac {
-                return Ok(Some(Conflict { mac: a.sender_mac }));
+        p.send_due()?;
+        Ok(p)
+    }
+
+    fn send_due(&mut self) -> io::Result<()> {
+        if self.sent < self.probes && Instant::now() >= self.next_send {
+            self.sock.send(&self.frame, BROADCAST_MAC)?;
+            self.sent += 1;
+            self.next_send += self.gap;
+        }
+        Ok(())
+    }
+
+    /// The verdict, and the socket: the caller decides when its (slow)
+    /// close happens, see [`PacketSocket::into_lingering`].
+    pub fn finish(mut self) -> io::Result<(Option<Conflict>, PacketSocket)> {
+        let mut buf = [0u8; 128];
+        loop {
+            self.send_due()?;
+            // Answers that queued since the last look come first, also once
+            // the window is over.
+            let left = self.window.remaining();
+            let until_send =
+                if self.sent < self.probes { self.next_send.saturating_duration_since(Instant::now()) } else { left };
+            let wait = if left.is_zero() { Duration::ZERO } else { left.min(until_send).max(Duration::from_millis(1)) };
+            match self.sock.recv_incoming(&mut buf, wait)? {
+                Some(n) => {
+                    if let Some(a) = Arp::decode(&buf[..n]) {
+                        if a.sender_ip == self.ip && a.sender_mac != self.mac {
+                            return Ok((Some(Conflict { mac: a.sender_mac }), self.sock));
+                        }
+                    }
+                }
+                None if left.is_zero() => return Ok((None, self.sock)),
+                None => {}
             }
         }
     }

@@ -1,6 +1,6 @@
 //! Network interfaces (rtnetlink links): name, index, MAC, up and carrier.
 
-use super::{NetError, Rtnl};
+use super::{NetError, Netlink};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use netlink_packet_route::RouteNetlinkMessage;
 
@@ -50,7 +50,7 @@ impl Link {
     }
 }
 
-impl Rtnl {
+impl Netlink {
     pub fn links(&mut self) -> Result<Vec<Link>, NetError> {
         let replies = self.dump("list interfaces", RouteNetlinkMessage::GetLink(LinkMessage::default()))?;
         Ok(replies

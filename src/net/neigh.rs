@@ -1,7 +1,7 @@
 //! The neighbour table (rtnetlink RTM_GETNEIGH): which link-layer address
 //! and interface an on-link IP address answers at, for direct routing.
 
-use super::{NetError, Rtnl};
+use super::{NetError, Netlink};
 use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use std::net::IpAddr;
@@ -43,7 +43,7 @@ fn from_message(m: NeighbourMessage) -> Option<Neighbour> {
     Some(Neighbour { ip: ip?, ifindex: m.header.ifindex, mac: mac? })
 }
 
-impl Rtnl {
+impl Netlink {
     /// Every resolved IPv4 and IPv6 neighbour with an Ethernet address.
     pub fn neighbours(&mut self) -> Result<Vec<Neighbour>, NetError> {
         let mut out = Vec::new();

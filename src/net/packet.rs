@@ -81,4 +81,14 @@ impl PacketSocket {
         }
         Ok(Some(n))
     }
+
+    /// The socket's descriptor, for a caller that must not close it on its
+    /// critical path: the last close of a packet socket waits for an RCU
+    /// grace period (packet_release calls synchronize_net(), 5-30 ms on a
+    /// busy node). The receive buffer is shrunk to the minimum first, so
+    /// the frames it still queues until then cost next to nothing.
+    pub fn into_lingering(self) -> OwnedFd {
+        let _ = socket::setsockopt(&self.fd, socket::sockopt::RcvBuf, &0);
+        self.fd
+    }
 }

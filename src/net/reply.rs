@@ -1,10 +1,11 @@
-//! One datagram of rtnetlink replies, split into messages and decoded: the
+//! One datagram of netlink replies, split into messages and decoded: the
 //! bounds of each message checked against the datagram before it is read,
-//! replies to other requests (other sequence numbers) skipped.
+//! replies to other requests (other sequence numbers) skipped before they
+//! are decoded. Generic over the family's message type (rtnetlink's
+//! RouteNetlinkMessage, genl.rs's GenlMessage).
 
 use super::NetError;
-use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
-use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_core::{NetlinkDeserializable, NetlinkMessage, NetlinkPayload};
 
 /// The netlink message header is 16 bytes.
 const HEADER_LEN: usize = 16;
@@ -20,7 +21,7 @@ pub enum Progress {
 
 /// Decode the messages of `rx` that answer request `seq`, appending the
 /// inner messages to `out`. A kernel error answer becomes the error.
-pub fn take(op: &str, rx: &[u8], seq: u32, out: &mut Vec<RouteNetlinkMessage>) -> Result<Progress, NetError> {
+pub fn take<T: NetlinkDeserializable>(op: &str, rx: &[u8], seq: u32, out: &mut Vec<T>) -> Result<Progress, NetError> {
     let decode = |why: String| NetError::Decode { op: op.to_string(), why };
     let mut offset = 0;
     while offset < rx.len() {
@@ -29,13 +30,12 @@ pub fn take(op: &str, rx: &[u8], seq: u32, out: &mut Vec<RouteNetlinkMessage>) -
         if len < HEADER_LEN || len > rest.len() {
             return Err(decode(format!("message length {len} at offset {offset} of a {} byte reply", rx.len())));
         }
-        let reply =
-            NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rest[..len]).map_err(|e| decode(e.to_string()))?;
         // Messages are 4-byte aligned within the datagram.
         offset += (len + 3) & !3;
-        if reply.header.sequence_number != seq {
+        if u32::from_ne_bytes([rest[8], rest[9], rest[10], rest[11]]) != seq {
             continue; // a late reply to an earlier request
         }
+        let reply = NetlinkMessage::<T>::deserialize(&rest[..len]).map_err(|e| decode(e.to_string()))?;
         match reply.payload {
             NetlinkPayload::InnerMessage(m) => out.push(m),
             NetlinkPayload::Done(_) => return Ok(Progress::Done),
@@ -55,6 +55,7 @@ pub fn take(op: &str, rx: &[u8], seq: u32, out: &mut Vec<RouteNetlinkMessage>) -
 mod tests {
     use super::*;
     use netlink_packet_core::{DoneMessage, NetlinkHeader};
+    use netlink_packet_route::RouteNetlinkMessage;
 
     /// NLM_F_MULTI: a part of a dump.
     const NLM_F_MULTI: u16 = 2;
@@ -91,7 +92,7 @@ mod tests {
 
     #[test]
     fn a_dump_in_parts_ends_at_done_and_skips_other_requests() {
-        let mut out = Vec::new();
+        let mut out: Vec<RouteNetlinkMessage> = Vec::new();
         let mut part1 = bytes(7, NetlinkPayload::from(address(2, [198, 51, 100, 7], 24)));
         part1.extend(bytes(6, NetlinkPayload::from(link(1, "stale"))));
         assert_eq!(take("dump", &part1, 7, &mut out).unwrap(), Progress::More);
@@ -105,9 +106,9 @@ mod tests {
         let mut b = bytes(1, NetlinkPayload::from(link(3, "eth0")));
         let long = (b.len() as u32 + 4).to_ne_bytes();
         b[..4].copy_from_slice(&long);
-        let e = take("dump", &b, 1, &mut Vec::new()).unwrap_err();
+        let e = take("dump", &b, 1, &mut Vec::<RouteNetlinkMessage>::new()).unwrap_err();
         assert!(e.to_string().contains("message length"), "{e}");
-        assert!(take("dump", &[1, 0, 0, 0], 1, &mut Vec::new()).is_err());
+        assert!(take("dump", &[1, 0, 0, 0], 1, &mut Vec::<RouteNetlinkMessage>::new()).is_err());
     }
 
     #[test]
@@ -124,7 +125,7 @@ mod tests {
             |seed| {
                 // Real kernel replies (a namespace's lo: links, addresses,
                 // routes) decode.
-                let r = take("seed", seed, 1, &mut Vec::new());
+                let r = take("seed", seed, 1, &mut Vec::<RouteNetlinkMessage>::new());
                 assert!(r.is_ok(), "{r:?}");
             },
             |(messages, noise, cut)| {
@@ -134,20 +135,20 @@ mod tests {
                 for (m, seq) in &messages {
                     dgram.extend(bytes(*seq, NetlinkPayload::from(m.clone())));
                 }
-                let mut out = Vec::new();
+                let mut out: Vec<RouteNetlinkMessage> = Vec::new();
                 assert_eq!(take("dump", &dgram, 1, &mut out).unwrap(), Progress::More);
                 let ours: Vec<_> = messages.iter().filter(|(_, s)| *s == 1).map(|(m, _)| m.clone()).collect();
                 assert_eq!(out, ours);
                 // Truncated anywhere, or any bytes at all: an error or
                 // messages, never a panic.
                 let cut = if dgram.is_empty() { 0 } else { cut % dgram.len() };
-                let _ = take("dump", &dgram[..cut], 1, &mut Vec::new());
-                let _ = take("dump", &noise, 1, &mut Vec::new());
+                let _ = take("dump", &dgram[..cut], 1, &mut Vec::<RouteNetlinkMessage>::new());
+                let _ = take("dump", &noise, 1, &mut Vec::<RouteNetlinkMessage>::new());
                 let _ = take(
                     "dump",
                     &noise,
                     u32::from_ne_bytes([noise.get(8).copied().unwrap_or(0), 0, 0, 0]),
-                    &mut Vec::new(),
+                    &mut Vec::<RouteNetlinkMessage>::new(),
                 );
             },
         );

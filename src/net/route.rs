@@ -1,7 +1,7 @@
 //! Routes (rtnetlink RTM_GETROUTE dumps), and choosing the interface and
 //! prefix for an address the way operators expect IPaddr2's findif to.
 
-use super::{NetError, Rtnl};
+use super::{NetError, Netlink};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteScope, RouteType};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use std::net::IpAddr;
@@ -75,7 +75,7 @@ pub fn contains(net: IpAddr, prefix: u8, ip: IpAddr) -> bool {
     }
 }
 
-impl Rtnl {
+impl Netlink {
     /// The main table's unicast routes of the address family of `like`.
     pub fn routes(&mut self, like: IpAddr) -> Result<Vec<Route>, NetError> {
         let mut m = RouteMessage::default();

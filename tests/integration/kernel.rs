@@ -1,8 +1,9 @@
 //! Kernel-true tests: what this host's kernel lacks (IPVS, NFS client and
-//! server, OCFS2, GFS2, quota v2) tested on Debian's own 6.1 kernel in a
+//! server, OCFS2, GFS2, quota v2, ipip tunnels, cgroup2's memory, pids and
+//! cpu controllers) tested on Debian's own 6.1 kernel in a
 //! QEMU guest (script/vm). On the host, `kernel_tests_in_the_guest` boots
 //! the guest once and runs this test binary inside it, filtered to
-//! `kernel::guest::`; inside (HAVEN_VM=1, set by script/vm) those tests run
+//! `kernel::`; inside (HAVEN_VM=1, set by script/vm) those tests run
 //! for real. On the host they return at once: the driver runs them.
 
 use crate::common::*;
@@ -179,6 +180,69 @@ mod guest {
         assert!(!write.status.success() && err.contains("quota"), "the quota was not enforced: {err}");
         r.expect("stop", 0);
         println!("kernel test ext4 quota on + enforced: {:.1} s", t.elapsed().as_secs_f64());
+    }
+
+    // ---- 5. ipip on nftables ------------------------------------------------
+
+    /// dr.rs's end-to-end scenario with ipip real servers: the host's
+    /// kernel has no ipip module, Debian's has.
+    #[test]
+    fn ipip_on_nftables_tunnels_to_the_real_servers() {
+        if !here() {
+            return;
+        }
+        // Loaded first: each new namespace then gets its fallback tunl0,
+        // which decapsulates on the real servers.
+        modprobe(&["ipip"]);
+        timed("ipip on nftables (dr.rs scenario) in all", || crate::dr::direct_routing("ipip"));
+    }
+
+    // ---- 6. an instance service's cgroup limits ------------------------------
+
+    /// memory_max, pids_max and cpu_weight reach the kernel's files of the
+    /// service's cgroup (the host's cgroup2 lacks these controllers; the
+    /// guest's root has them all), the service runs in that cgroup, and
+    /// stop removes it.
+    #[test]
+    fn instance_cgroup_limits_reach_the_kernel() {
+        if !here() {
+            return;
+        }
+        assert!(crate::instance::need_lab(), "the instance lab's prerequisites in the guest");
+        let t = Instant::now();
+        let lab = crate::instance::Lab::new(true);
+        let root = lab.cgroup.ancestors().nth(3).expect("the cgroup2 root").to_path_buf();
+        let controllers = std::fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
+        for c in ["memory", "pids", "cpu"] {
+            assert!(controllers.split_whitespace().any(|x| x == c), "{c} missing in {}: {controllers}", root.display());
+        }
+        let file = "[[service]]\nname = \"svc\"\nargv = [\"/usr/bin/sleep\", \"600\"]\n\
+                    memory_max = \"48M\"\npids_max = 37\ncpu_weight = 250\n";
+        lab.populate(&[("instance.toml", file)]);
+        let a = lab.agent();
+        a.expect("start", 0);
+        let svc = lab.cgroup.join("svc");
+        let read = |f: &str| std::fs::read_to_string(svc.join(f)).unwrap_or_else(|e| format!("<{f}: {e}>"));
+        assert_eq!(read("memory.max").trim(), (48u64 << 20).to_string(), "memory.max");
+        assert_eq!(read("pids.max").trim(), "37", "pids.max");
+        assert_eq!(read("cpu.weight").trim(), "250", "cpu.weight");
+        let procs = lab.procs("svc");
+        assert!(!procs.is_empty(), "no process in {}", svc.display());
+        let rel = format!("0::/{}", svc.strip_prefix(&root).expect("below the root").display());
+        for pid in &procs {
+            let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+            assert_eq!(cg.trim(), rel, "process {pid} is elsewhere");
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            assert_eq!(comm.trim(), "sleep", "process {pid} in the service's cgroup");
+        }
+        a.expect("monitor", 0);
+        a.expect("stop", 0);
+        assert!(!svc.exists(), "stop left {}", svc.display());
+        assert!(!lab.cgroup.exists(), "stop left {}", lab.cgroup.display());
+        println!(
+            "kernel test instance cgroup limits (memory.max, pids.max, cpu.weight) applied and removed: {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
     }
 
     // ---- 2. NFSv3 and NFSv4 with a kernel nfsd in another namespace -------

@@ -6,6 +6,8 @@
 //! stays mounted on the survivors, and `lab down` leaves nothing behind,
 //! also after a failed test. One lab at a time.
 
+mod rolling;
+
 use crate::common::*;
 use haven::lab::cluster::Snapshot;
 use haven::lab::watch::{self, Held};

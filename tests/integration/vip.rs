@@ -205,6 +205,43 @@ fn neighbour_advertisements_are_seen_by_the_peer() {
     r.expect("stop", 0);
 }
 
+/// Packet sockets held by `pid`, by their inodes in its namespace's
+/// /proc/<pid>/net/packet.
+fn packet_sockets_of(pid: &str) -> usize {
+    let table = std::fs::read_to_string(format!("/proc/{pid}/net/packet")).unwrap_or_default();
+    let inodes: Vec<String> =
+        table.lines().skip(1).filter_map(|l| l.split_whitespace().last().map(|i| format!("socket:[{i}]"))).collect();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return 0 };
+    fds.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|l| inodes.iter().any(|i| l.to_string_lossy() == *i))
+        .count()
+}
+
+/// The last close of a packet socket waits for an RCU grace period (5-30
+/// ms on a busy node): start leaves its collision probe's socket to the
+/// background announcer, which holds it (besides its own) until it ends.
+#[test]
+fn the_background_announcer_takes_over_the_probe_socket() {
+    if !need_root() {
+        return;
+    }
+    let pair = Pair::new();
+    let r = vip(&pair, VIP).param("arp_bg", "true").param("arp_count", "30").param("arp_interval", "100");
+    r.expect("start", 0);
+    let pids = sh(&["ip", "netns", "pids", &pair.node.name]);
+    let announcer = pids
+        .split_whitespace()
+        .find(|p| std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c.windows(8).any(|w| w == b"announce")))
+        .map(str::to_string)
+        .expect("a background announcer in the node's namespace");
+    assert!(
+        wait_for(Duration::from_secs(2), || packet_sockets_of(&announcer) == 2),
+        "the announcer holds its own packet socket and the probe's: {}",
+        packet_sockets_of(&announcer)
+    );
+    r.expect("stop", 0);
+}
+
 #[test]
 fn duplicate_address_on_the_link_refuses_start() {
     if !need_root() {

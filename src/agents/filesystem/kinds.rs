@@ -33,6 +33,15 @@ pub fn is_network(fstype: &str) -> bool {
     NETWORK.contains(&fstype) || fstype == "fuse.glusterfs" || fstype == "fuse.sshfs"
 }
 
+/// Does every call on this filesystem get its answer from this node (no
+/// server, daemon or lock manager that could stop answering)? Unknown types
+/// are assumed not to.
+pub fn answers_locally(fstype: &str) -> bool {
+    LOCAL_BLOCK.contains(&fstype)
+        || VIRTUAL.contains(&fstype)
+        || matches!(fstype, "devpts" | "cgroup2" | "cgroup" | "mqueue" | "securityfs" | "nsfs")
+}
+
 pub fn has_block_device(fstype: &str) -> bool {
     LOCAL_BLOCK.contains(&fstype) || CLUSTER.contains(&fstype) || fstype == "fuseblk"
 }

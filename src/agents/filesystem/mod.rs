@@ -51,7 +51,7 @@ impl<S: System> Agent for Filesystem<S> {
         let table = read_table(sys)?;
         let mp = mount_point(&cfg, &table, dl);
         if let Some(top) = table.top_at(&mp) {
-            return match matches(sys, &cfg, top, dl)? {
+            return match matches(sys, &cfg, &table, top, dl)? {
                 Match::Yes => {
                     info!("{} is already mounted on {mp}", cfg.device_text);
                     Ok(Status::Success)
@@ -86,7 +86,7 @@ impl<S: System> Agent for Filesystem<S> {
             source,
         })?;
         let table = read_table(sys)?;
-        match table.top_at(&mp).map(|e| matches(sys, &cfg, e, dl)).transpose()? {
+        match table.top_at(&mp).map(|e| matches(sys, &cfg, &table, e, dl)).transpose()? {
             Some(Match::Yes) => {}
             Some(Match::No(found)) => {
                 return Err(FsError::Mismatch { dir: mp, found, device: cfg.device_text.clone() }.into())
@@ -107,7 +107,7 @@ impl<S: System> Agent for Filesystem<S> {
         let Some(top) = table.top_at(&mp) else {
             return Ok(Status::Success);
         };
-        if let Match::No(found) = matches(sys, &cfg, top, dl)? {
+        if let Match::No(found) = matches(sys, &cfg, &table, top, dl)? {
             // Never touch a mount this resource does not own.
             warn!("{mp} has {found} mounted, not {}; leaving it alone", cfg.device_text);
             return Ok(Status::Success);
@@ -136,7 +136,7 @@ impl<S: System> Agent for Filesystem<S> {
         let Some(top) = table.top_at(&mp) else {
             return Ok(Status::NotRunning);
         };
-        if let Match::No(found) = matches(sys, &cfg, top, dl)? {
+        if let Match::No(found) = matches(sys, &cfg, &table, top, dl)? {
             return Err(FsError::Mismatch { dir: mp, found, device: cfg.device_text.clone() }.into());
         }
         if kinds::is_network(&top.fstype) {
@@ -216,8 +216,8 @@ fn read_table(sys: &dyn System) -> Result<MountTable, FsError> {
 }
 
 /// The mount point as the mount table spells it: the configured path, or
-/// its canonical form when a parent is a symlink (resolved off-thread, since
-/// a parent could be on a dead server). Start, stop, monitor and the holder
+/// its canonical form when a parent is a symlink (resolved off-thread when
+/// the path crosses a filesystem that could hang: a dead server). Start, stop, monitor and the holder
 /// search all go through here, so `/var/run/x` (with /var/run -> /run) is
 /// `/run/x` everywhere, even before start has created it.
 fn mount_point(cfg: &Config, table: &MountTable, dl: &Deadline) -> String {
@@ -225,6 +225,11 @@ fn mount_point(cfg: &Config, table: &MountTable, dl: &Deadline) -> String {
         return cfg.directory.clone();
     }
     let dir = cfg.directory.clone();
+    if path::resolves_locally(&dir, table, kinds::answers_locally) {
+        // No thread needed (the common probe of a stopped local filesystem).
+        return path::canonical(std::path::Path::new(&dir))
+            .map_or_else(|_| cfg.directory.clone(), |p| p.to_string_lossy().into_owned());
+    }
     let short = dl.within(Duration::from_secs(2));
     match bounded("resolving the mount point", &short, move || path::canonical(std::path::Path::new(&dir))) {
         Ok(Ok(p)) => p.to_string_lossy().into_owned(),
@@ -240,24 +245,30 @@ fn trim_slash(s: &str) -> &str {
     }
 }
 
-/// Is `e` the configured device?
-fn matches(sys: &dyn System, cfg: &Config, e: &MountEntry, dl: &Deadline) -> Result<Match, AgentError> {
+/// Is `e` (an entry of `table`) the configured device?
+fn matches(
+    sys: &dyn System,
+    cfg: &Config,
+    table: &MountTable,
+    e: &MountEntry,
+    dl: &Deadline,
+) -> Result<Match, AgentError> {
     let found = || format!("{} ({})", e.source, e.fstype);
     let ok = match &cfg.device {
-        Device::Block(d) => match sys.dev_numbers(d, true, dl)? {
+        Device::Block(d) => match sys.dev_numbers(d, true, table, dl)? {
             Some(n) => n == (e.major, e.minor),
             None => e.source == *d,
         },
         Device::Tag { kind, value } => {
             let link = format!("/dev/disk/by-{}/{value}", kind.to_ascii_lowercase());
-            match sys.dev_numbers(&link, true, dl)? {
+            match sys.dev_numbers(&link, true, table, dl)? {
                 Some(n) => n == (e.major, e.minor),
                 // No udev links on this node: the type is all we can check.
                 None => e.fstype == cfg.fstype,
             }
         }
         Device::Network(d) => trim_slash(&e.source) == trim_slash(d),
-        Device::Bind(d) => match sys.dev_numbers(d, false, dl)? {
+        Device::Bind(d) => match sys.dev_numbers(d, false, table, dl)? {
             Some(n) => n == (e.major, e.minor),
             None => false,
         },

@@ -17,9 +17,16 @@ pub trait System: Sync {
     /// Run a program (mount, umount, fsck, quotaon) until the deadline.
     fn run(&self, argv: &[&str], dl: &Deadline) -> Result<Finished, ExecError>;
     /// Major and minor of `path`'s device (`rdev`: of the device file
-    /// itself); None when it does not exist. Bounded: the path may sit on a
-    /// dead server.
-    fn dev_numbers(&self, path: &str, rdev: bool, dl: &Deadline) -> Result<Option<(u32, u32)>, Hung>;
+    /// itself); None when it does not exist. Bounded when resolving the path
+    /// could reach a filesystem that may hang (a dead server): `table` says
+    /// which filesystems the path crosses.
+    fn dev_numbers(
+        &self,
+        path: &str,
+        rdev: bool,
+        table: &MountTable,
+        dl: &Deadline,
+    ) -> Result<Option<(u32, u32)>, Hung>;
     /// Create a directory and its parents, bounded by the deadline.
     fn create_dir(&self, path: &str, dl: &Deadline) -> Result<std::io::Result<()>, Hung>;
     /// The processes holding the mount with this id.
@@ -50,9 +57,21 @@ impl System for Linux {
         exec::run(argv, dl)
     }
 
-    fn dev_numbers(&self, path: &str, rdev: bool, dl: &Deadline) -> Result<Option<(u32, u32)>, Hung> {
-        let p = path.to_string();
-        let meta = bounded(format!("stat {path}"), dl, move || std::fs::metadata(p))?;
+    fn dev_numbers(
+        &self,
+        path: &str,
+        rdev: bool,
+        table: &MountTable,
+        dl: &Deadline,
+    ) -> Result<Option<(u32, u32)>, Hung> {
+        // A helper thread costs more than the stat itself (the monitor at
+        // depth 0 is little else): only where the path may hang.
+        let meta = if super::path::resolves_locally(path, table, super::kinds::answers_locally) {
+            std::fs::metadata(path)
+        } else {
+            let p = path.to_string();
+            bounded(format!("stat {path}"), dl, move || std::fs::metadata(p))?
+        };
         Ok(meta.ok().map(|m| {
             let d = if rdev { m.rdev() } else { m.dev() };
             (nix::sys::stat::major(d) as u32, nix::sys::stat::minor(d) as u32)
@@ -139,7 +158,13 @@ pub mod double {
             Ok(Finished { code, stdout: String::new(), stderr })
         }
 
-        fn dev_numbers(&self, path: &str, _rdev: bool, _dl: &Deadline) -> Result<Option<(u32, u32)>, Hung> {
+        fn dev_numbers(
+            &self,
+            path: &str,
+            _rdev: bool,
+            _table: &MountTable,
+            _dl: &Deadline,
+        ) -> Result<Option<(u32, u32)>, Hung> {
             Ok(self.devices.get(path).copied())
         }
 

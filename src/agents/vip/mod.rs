@@ -130,8 +130,8 @@ fn start_with(cfg: &Config, sys: &mut impl Sys, deadline: &Deadline) -> ActionRe
         park_loopback_copy(cfg, sys, &links, &dir)?;
     }
     if let Some(p) = probe {
-        let conflict = p
-            .finish()
+        let conflict = sys
+            .verdict(p)
             .map_err(|e| crate::net::NetError::io("probe for", format!("{} on {}", cfg.ip, at.link.name), e))?;
         if let Some(c) = conflict {
             if cfg.lvs_support {

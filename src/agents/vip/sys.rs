@@ -11,27 +11,21 @@ use crate::net::announce::{self, Announcement};
 use crate::net::arp::{self, Conflict};
 use crate::net::link::Link;
 use crate::net::route::Route;
-use crate::net::{NetError, Rtnl};
+use crate::net::{NetError, Netlink};
 use crate::ocf::Deadline;
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// A collision probe on the wire: started at once, its answer collected
-/// later so start's other work runs while the link is asked.
+/// A collision probe on the wire, sent at once in the agent's own thread
+/// (a thread of its own waited for a CPU for up to 16 ms on a busy node);
+/// its answers queue in the socket while start does its other work, and
+/// `Sys::verdict` listens out the rest of the window.
 pub enum Probe {
-    Running(std::thread::JoinHandle<std::io::Result<Option<Conflict>>>),
+    Sent(arp::Probe),
     Done(std::io::Result<Option<Conflict>>),
-}
-
-impl Probe {
-    /// Wait for the probe's verdict (bounded by the probe's own window).
-    pub fn finish(self) -> std::io::Result<Option<Conflict>> {
-        match self {
-            Probe::Done(r) => r,
-            Probe::Running(h) => h.join().unwrap_or_else(|_| Err(std::io::Error::other("the probe thread panicked"))),
-        }
-    }
 }
 
 /// Where a collision probe is sent from, and for which address.
@@ -50,8 +44,11 @@ pub trait Sys {
     fn find_address(&mut self, ip: IpAddr) -> Result<Vec<Addr>, NetError>;
     fn add_address(&mut self, what: &str, new: &NewAddr) -> Result<(), NetError>;
     fn del_address(&mut self, what: &str, index: u32, ip: IpAddr, prefix: u8) -> Result<(), NetError>;
-    /// Send the collision probe now; the answer is read from the result.
+    /// Send the collision probe now; the answer comes from `verdict`.
     fn probe(&mut self, at: ProbeAt, deadline: &Deadline) -> Probe;
+    /// Wait for the probe's answer: Some(conflict) when another host has
+    /// the address.
+    fn verdict(&mut self, probe: Probe) -> std::io::Result<Option<Conflict>>;
     /// Start `haven announce ...` detached (own process group, no stdio), so
     /// start returns while the announcements go out; its pid.
     fn announce_in_background(&mut self, a: &Announcement) -> std::io::Result<u32>;
@@ -65,12 +62,16 @@ pub trait Sys {
 
 /// The real system: one rtnetlink socket for the action.
 pub struct Real {
-    nl: Rtnl,
+    nl: Netlink,
+    /// The probe's packet socket, kept open: its last close waits for an
+    /// RCU grace period (5-30 ms on a busy node), so it is handed to the
+    /// background announcer, which closes it after start has returned.
+    linger: Vec<OwnedFd>,
 }
 
 impl Real {
     pub fn open(deadline: Deadline) -> Result<Real, NetError> {
-        Ok(Real { nl: Rtnl::open(deadline)? })
+        Ok(Real { nl: Netlink::route(deadline)?, linger: Vec::new() })
     }
 }
 
@@ -91,17 +92,30 @@ impl Sys for Real {
         self.nl.del_address(what, index, ip, prefix)
     }
     fn probe(&mut self, at: ProbeAt, deadline: &Deadline) -> Probe {
-        let deadline = *deadline;
         // Two probes (RFC 5227 sends several; a lost first frame is covered).
-        let run = move || arp::probe(at.ifindex, at.mac, at.ip, 2, at.wait, &deadline);
-        match std::thread::Builder::new().name("arp-probe".into()).spawn(run) {
-            Ok(h) => Probe::Running(h),
-            // No thread: probe in line, the old way.
-            Err(_) => Probe::Done(arp::probe(at.ifindex, at.mac, at.ip, 2, at.wait, &deadline)),
+        match arp::Probe::send(at.ifindex, at.mac, at.ip, 2, at.wait, deadline) {
+            Ok(p) => Probe::Sent(p),
+            Err(e) => Probe::Done(Err(e)),
+        }
+    }
+    fn verdict(&mut self, probe: Probe) -> std::io::Result<Option<Conflict>> {
+        match probe {
+            Probe::Sent(p) => {
+                let (verdict, sock) = p.finish()?;
+                self.linger.push(sock.into_lingering());
+                Ok(verdict)
+            }
+            Probe::Done(r) => r,
         }
     }
     fn announce_in_background(&mut self, a: &Announcement) -> std::io::Result<u32> {
         use std::os::unix::process::CommandExt;
+        // The child inherits the lingering probe socket (same descriptor
+        // number, never used there): the socket's last close, and its RCU
+        // wait, happen when the announcer exits, off start's critical path.
+        for fd in &self.linger {
+            let _ = fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty()));
+        }
         let child = std::process::Command::new(std::env::current_exe()?)
             .arg0("haven")
             .arg("announce")
@@ -246,6 +260,12 @@ pub mod fake {
         fn probe(&mut self, at: ProbeAt, _deadline: &Deadline) -> Probe {
             self.effects.push(Effect::Probe(at));
             Probe::Done(Ok(self.conflict.map(|mac| Conflict { mac })))
+        }
+        fn verdict(&mut self, probe: Probe) -> std::io::Result<Option<Conflict>> {
+            match probe {
+                Probe::Sent(p) => p.finish().map(|(verdict, _)| verdict),
+                Probe::Done(r) => r,
+            }
         }
         fn announce_in_background(&mut self, a: &Announcement) -> std::io::Result<u32> {
             self.effects.push(Effect::AnnounceInBackground { ifindex: a.ifindex, ip: a.ip, count: a.count });
