@@ -75,6 +75,14 @@ enum Command {
     },
 }
 
+/// `haven lab up --kernel`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LabKernel {
+    Auto,
+    Real,
+    Standins,
+}
+
 #[derive(Subcommand)]
 enum LabCommand {
     /// Build the nodes, start corosync and pacemakerd, wait for the
@@ -83,6 +91,11 @@ enum LabCommand {
         /// Number of nodes (default: the description's).
         #[arg(long)]
         nodes: Option<usize>,
+        /// auto: directors on IPVS and NFS served by the kernel when it has
+        /// IPVS and nfsd (the script/vm guest), stand-ins otherwise; real:
+        /// that or refuse; standins: always the stand-ins.
+        #[arg(long, value_enum, default_value_t = LabKernel::Auto)]
+        kernel: LabKernel,
         /// The cluster description (examples/lab-web.toml).
         file: std::path::PathBuf,
     },
@@ -401,8 +414,13 @@ fn run_generate(
 fn run_lab(command: LabCommand) -> anyhow::Result<u8> {
     use anyhow::Context;
     match command {
-        LabCommand::Up { nodes, file } => {
-            let report = lab::up(&file, nodes)?;
+        LabCommand::Up { nodes, kernel, file } => {
+            let choice = match kernel {
+                LabKernel::Auto => lab::kernel::Choice::Auto,
+                LabKernel::Real => lab::kernel::Choice::Real,
+                LabKernel::Standins => lab::kernel::Choice::Standins,
+            };
+            let report = lab::up(&file, nodes, choice)?;
             println!("cluster formed in {:.1} s", report.formed_after.as_secs_f64());
             match report.settled_after {
                 Some(t) => println!("resources running after {:.1} s:", t.as_secs_f64()),

@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod fence;
+pub mod kernel;
 pub mod node;
 pub mod process;
 pub mod standin;
@@ -24,9 +25,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How long the cluster may take to form, and its resources to start.
+/// How long the cluster may take to form once every node booted, and its
+/// resources to start (bounds for failures: a host lab settles in about
+/// 10 s; under the QEMU guest's TCG each node takes 20-70 s to boot and the
+/// resources a minute or more).
 const FORM_LIMIT: Duration = Duration::from_secs(60);
-const SETTLE_LIMIT: Duration = Duration::from_secs(90);
+const SETTLE_LIMIT: Duration = Duration::from_secs(180);
 
 /// Set by SIGINT/SIGTERM: long waits stop and the lab is torn down.
 fn interrupted(flag: &Option<Arc<AtomicBool>>) -> bool {
@@ -83,8 +87,9 @@ fn need_tools() -> Result<(), LabError> {
 
 /// `haven lab up FILE [--nodes N]`. On any failure or interrupt the lab is
 /// torn down before the error is returned.
-pub fn up(file: &Path, nodes: Option<usize>) -> Result<UpReport, LabError> {
+pub fn up(file: &Path, nodes: Option<usize>, choice: kernel::Choice) -> Result<UpReport, LabError> {
     need_tools()?;
+    let kernel = kernel::detect(choice)?;
     if state::lab_dir().exists() {
         return Err(LabError::AlreadyUp(state::lab_dir().to_path_buf()));
     }
@@ -103,8 +108,12 @@ pub fn up(file: &Path, nodes: Option<usize>) -> Result<UpReport, LabError> {
     let mut progress = Progress::new();
     let names: Vec<String> = lab_nodes.iter().map(|n| n.name.clone()).collect();
     let allowed = standin::stopped_allowed(&d, &names);
-    let result =
-        build(file, &d, &lab_nodes, &flag, &mut progress).and_then(|()| wait_up(&flag, &mut progress, &allowed));
+    progress.say(match kernel {
+        kernel::Kernel::Real => "kernel: IPVS and nfsd present: directors on IPVS, NFS served by the kernel",
+        kernel::Kernel::Standins => "kernel: stand-ins for IPVS and NFS",
+    });
+    let result = build(file, &d, &lab_nodes, kernel, &flag, &mut progress)
+        .and_then(|()| wait_up(&flag, &mut progress, &allowed));
     if let Err(e) = &result {
         progress.say(&format!("failed: {e}; tearing the lab down"));
         let _ = down();
@@ -116,6 +125,7 @@ fn build(
     file: &Path,
     d: &crate::generate::model::Description,
     lab_nodes: &[crate::generate::model::Node],
+    kernel: kernel::Kernel,
     flag: &Option<Arc<AtomicBool>>,
     progress: &mut Progress,
 ) -> Result<(), LabError> {
@@ -145,11 +155,16 @@ fn build(
             .collect(),
         volumes: Vec::new(),
         created_dirs: Vec::new(),
+        kernel_real: kernel == kernel::Kernel::Real,
+        exports: Vec::new(),
     };
     st.save()?;
     progress.say(&format!("building {} nodes of {}", st.nodes.len(), d.cluster.name));
     let addrs: Vec<(String, String)> = st.nodes.iter().map(|n| (n.name.clone(), n.addr.clone())).collect();
-    let t = standin::translate(d, &addrs);
+    let t = standin::translate_for(d, &addrs, kernel);
+    if st.kernel_real {
+        real_kernel_files(&t, &mut st, progress)?;
+    }
     write_standins(&t, progress)?;
     create_mount_points(&t, &mut st, progress)?;
     let d = &t.description;
@@ -177,6 +192,27 @@ fn build(
     }
     boot_all(&mut st, flag, progress)?;
     drop(lock);
+    Ok(())
+}
+
+/// A real kernel: the nodes' nfs-utils files, and a tmpfs for each export
+/// (mounted before the stand-ins' files are written into it).
+fn real_kernel_files(t: &standin::Translation, st: &mut State, progress: &mut Progress) -> Result<(), LabError> {
+    let dir = state::lab_dir().join(kernel::FILES_SUBDIR);
+    std::fs::create_dir_all(&dir).map_err(LabError::io("create", &dir))?;
+    for (name, text) in [("nfs.conf", kernel::nfs_conf()), ("exports", kernel::exports_file())] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(LabError::io("write", &path))?;
+    }
+    for e in &t.exports {
+        let source = state::lab_dir().join(standin::EXPORTS_SUBDIR).join(&e.id);
+        std::fs::create_dir_all(&source).map_err(LabError::io("create", &source))?;
+        let s = source.display().to_string();
+        node::run(&["mount", "-n", "-t", "tmpfs", "-o", "mode=0755,size=64m", "haven-lab-export", &s])?;
+        st.exports.push(state::LabExport { source, directory: e.directory.clone(), nodes: e.nodes.clone() });
+        st.save()?;
+        progress.say(&format!("export {}: tmpfs {s}", e.directory));
+    }
     Ok(())
 }
 
@@ -257,6 +293,7 @@ fn wait_up(
     let st = State::load()?;
     let names: Vec<String> = st.nodes.iter().map(|n| n.name.clone()).collect();
     let mut last;
+    let booted = progress.elapsed();
     let formed_after = loop {
         if interrupted(flag) {
             return Err(LabError::Refused("interrupted".into()));
@@ -274,7 +311,7 @@ fn wait_up(
                 break progress.elapsed();
             }
         }
-        if progress.elapsed() > FORM_LIMIT {
+        if progress.elapsed() > booted + FORM_LIMIT {
             return Err(LabError::Timeout {
                 what: "the cluster forming".into(),
                 secs: FORM_LIMIT.as_secs(),
@@ -378,6 +415,9 @@ pub fn down() -> Result<Vec<String>, LabError> {
                 removed.push(format!("mount point {}", dir.display()));
             }
         }
+    }
+    if node::unmount_under(&format!("{}/", state::lab_dir().join(standin::EXPORTS_SUBDIR).display())) {
+        removed.push("exported tmpfs".into());
     }
     if state::lab_dir().exists() {
         std::fs::remove_dir_all(state::lab_dir()).map_err(LabError::io("remove", state::lab_dir()))?;

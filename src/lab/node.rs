@@ -151,6 +151,16 @@ fn mounts_under(prefix: &str) -> Vec<String> {
         .collect()
 }
 
+/// Lazily unmount everything under `prefix` (deepest first); whether
+/// there was anything.
+pub fn unmount_under(prefix: &str) -> bool {
+    let found = mounts_under(prefix);
+    for m in found.iter().rev() {
+        let _ = run(&["umount", "-n", "-l", m]);
+    }
+    !found.is_empty()
+}
+
 fn is_mountpoint(path: &Path) -> bool {
     let p = path_str(path);
     mounts_under(&p).contains(&p)
@@ -192,8 +202,12 @@ fn build_mounts(st: &State, node: &NodeState) -> Result<(), LabError> {
     let mut stale = mounts_under("/run/");
     stale.extend(mounts_under(&format!("{}/", state::ns_dir().display())));
     stale.push(path_str(&state::ns_dir()));
-    for m in stale.iter().rev() {
-        let _ = run_in(name, &["umount", "-n", "-l", m]);
+    // One umount for all (it goes on past the ones that fail): each
+    // nsenter costs about a second in the TCG guest.
+    if !stale.is_empty() {
+        let mut argv = vec!["umount", "-n", "-l"];
+        argv.extend(stale.iter().rev().map(String::as_str));
+        let _ = run_in(name, &argv);
     }
     let dir = state::node_dir(name);
     let bind = |src: PathBuf, dst: &str| -> Result<(), LabError> {
@@ -242,6 +256,22 @@ fn build_mounts(st: &State, node: &NodeState) -> Result<(), LabError> {
     // The stand-ins' files (instance files, director configuration).
     run_in(name, &["mkdir", "-p", super::standin::STANDIN_IN_NODE])?;
     bind(state::lab_dir().join(super::standin::STANDIN_SUBDIR), super::standin::STANDIN_IN_NODE)?;
+    if st.kernel_real {
+        real_kernel_mounts(name)?;
+    }
+    Ok(())
+}
+
+/// A real kernel: nfs-utils' files (the exported tmpfs is under the lab
+/// directory, which every node sees).
+fn real_kernel_mounts(name: &str) -> Result<(), LabError> {
+    let files = state::lab_dir().join(super::kernel::FILES_SUBDIR);
+    let bind = |src: PathBuf, dst: &str| -> Result<(), LabError> {
+        run_in(name, &["mount", "-n", "--bind", &path_str(&src), dst]).map(|_| ())
+    };
+    bind(files.join("nfs.conf"), "/etc/nfs.conf")?;
+    bind(files.join("exports"), "/etc/exports")?;
+    run_in(name, &["mkdir", "-p", super::kernel::PLACEHOLDER])?;
     Ok(())
 }
 
@@ -305,6 +335,15 @@ fn spawn(name: &str, argv: &[&str], env: &[(&str, &str)]) -> Result<Daemon, LabE
 /// Power a node on: fresh namespaces, then corosync, then pacemakerd.
 pub fn boot(st: &State, node: &NodeState) -> Result<Vec<Daemon>, LabError> {
     build_mounts(st, node)?;
+    let mut daemons = Vec::new();
+    if st.kernel_real {
+        // The private network of the description (the NFS server's
+        // address) on the same link, and rpcbind as a machine's boot
+        // starts it (Debian's NFS init scripts refuse to run without it).
+        let private = format!("{}/24", super::kernel::private_addr(node.index));
+        run_in(&node.name, &["ip", "addr", "replace", &private, "dev", "eth0"])?;
+        daemons.push(spawn(&node.name, &["rpcbind", "-f", "-w"], &[])?);
+    }
     let corosync = spawn(&node.name, &["corosync", "-f"], &[])?;
     // pacemakerd gives up when corosync is not answering yet.
     let deadline = Deadline::after(Duration::from_secs(15));
@@ -323,7 +362,8 @@ pub fn boot(st: &State, node: &NodeState) -> Result<Vec<Daemon>, LabError> {
         &["pacemakerd"],
         &[("PCMK_logfile", "/var/log/pacemaker/pacemaker.log"), ("PCMK_logfacility", "none")],
     )?;
-    Ok(vec![corosync, pacemakerd])
+    daemons.extend([corosync, pacemakerd]);
+    Ok(daemons)
 }
 
 /// The namespaces of a node, by inode (the mount namespace only while it

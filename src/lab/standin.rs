@@ -19,6 +19,7 @@
 //! mount of one lab directory keeps that meaning (a write on one node is
 //! seen on the others).
 
+use super::kernel::Kernel;
 use crate::generate::model::{AgentRef, Description, Pair, Placement, Primitive};
 use std::fmt::Write;
 
@@ -51,7 +52,23 @@ pub struct Translation {
     pub seeds: Vec<(String, String)>,
     /// Mount points the description's filesystems need on every node.
     pub mount_points: Vec<String>,
+    /// On a real kernel: the directories exportfs exports, each a tmpfs
+    /// (tmpfs exports; the guest's overlay root does not).
+    pub exports: Vec<Export>,
 }
+
+/// A directory an `ocf:heartbeat:exportfs` resource exports, on a real kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Export {
+    /// The exportfs resource's id: the tmpfs is <lab dir>/exports/<id>.
+    pub id: String,
+    pub directory: String,
+    /// The nodes the export may run on (not kept off by a location).
+    pub nodes: Vec<String>,
+}
+
+/// Where the exported tmpfs of each export lives, under the lab directory.
+pub const EXPORTS_SUBDIR: &str = "exports";
 
 fn pair(name: &str, value: &str) -> Pair {
     Pair { name: name.into(), value: value.into(), line: 0 }
@@ -112,13 +129,14 @@ pub fn http_instance(what: &str, bind: &str, promoted: bool) -> String {
     s
 }
 
-/// The director's lab configuration: port 80 of `vip` over `reals`.
-pub fn director_cf(vip: &str, reals: &[String]) -> String {
-    let mut s = String::from(
+/// The director's lab configuration: port 80 of `vip` over `reals`, on
+/// `backend` (nftables where the kernel has no IPVS, ipvs where it has).
+pub fn director_cf(vip: &str, reals: &[String], backend: &str) -> String {
+    let mut s = format!(
         "# Written by haven lab: the description's director configuration, with the lab's nodes as real\n\
-         # servers, fast checks and the nftables data plane (this kernel has no IPVS).\n\
+         # servers, fast checks and the {backend} data plane.\n\
          checkinterval = 1\nchecktimeout = 1\nfailurecount = 1\nquiescent = no\n\
-         backend = nftables\n\n",
+         backend = {backend}\n\n",
     );
     let _ = writeln!(s, "virtual = {vip}:80");
     for r in reals {
@@ -166,15 +184,89 @@ fn under<'a>(path: &'a str, dir: &str) -> Option<&'a str> {
 /// Translate a description for the lab. `node_addrs` are (name, address)
 /// of the lab's nodes.
 pub fn translate(d: &Description, node_addrs: &[(String, String)]) -> Translation {
+    translate_for(d, node_addrs, Kernel::Standins)
+}
+
+/// Translate for a kernel: on a real one, NFS servers, exports and NFS
+/// mounts stay, and directors run on IPVS.
+pub fn translate_for(d: &Description, node_addrs: &[(String, String)], kernel: Kernel) -> Translation {
     let mut t = Translation { description: d.clone(), ..Default::default() };
     fencing(&mut t, d);
+    if kernel == Kernel::Real {
+        let names: Vec<String> = node_addrs.iter().map(|(n, _)| n.clone()).collect();
+        exports(&mut t, d, &names);
+    }
     let dirs = filesystems(&mut t);
     plumbing(&mut t);
     services(&mut t, d);
     instance_files(&mut t, d, &dirs);
     off_link_addresses(&mut t);
-    directors(&mut t, d, node_addrs);
+    directors(&mut t, d, node_addrs, kernel);
     t
+}
+
+/// The nodes a resource may run on: those no negative location keeps it off.
+fn allowed_nodes(d: &Description, id: &str, nodes: &[String]) -> Vec<String> {
+    let ids = containers(d, id);
+    let avoided: Vec<&str> = d
+        .locations
+        .iter()
+        .filter(|l| ids.contains(&l.resource.id))
+        .filter_map(|l| match &l.placement {
+            Placement::Node { node, score } if score.is_negative() => Some(node.id.as_str()),
+            _ => None,
+        })
+        .collect();
+    nodes.iter().filter(|n| !avoided.contains(&n.as_str())).cloned().collect()
+}
+
+/// A real kernel: exportfs and nfsserver stay. Each exported directory
+/// becomes a tmpfs of the lab (the guest's overlay root cannot be
+/// exported), named by its path under the lab directory, so the exporting
+/// node's own directory (/home) stays as it is and the filesystem agent's
+/// probe there sees nothing mounted from the server.
+fn exports(t: &mut Translation, d: &Description, nodes: &[String]) {
+    if d.resources.iter().any(|r| r.agent.is("ocf", Some("heartbeat"), "nfsserver")) {
+        let mut ops = t.description.op_defaults.clone();
+        if !ops.iter().any(|p| p.name == "timeout") {
+            ops.push(pair("timeout", "120s"));
+            t.lines.push(
+                "op_defaults: timeout = 120s (resource-agents' shell agents take more than the default 20 s \
+                 under the guest's TCG)"
+                    .into(),
+            );
+        }
+        t.description.op_defaults = ops;
+    }
+    for r in &mut t.description.resources {
+        if r.agent.is("ocf", Some("heartbeat"), "nfsserver") {
+            t.lines.push(format!(
+                "{}: {} kept: a kernel nfsd in the node's namespaces (Debian's nfs-kernel-server init script, \
+                 the lab's /etc/exports placeholder and /etc/nfs.conf with mountd on port {})",
+                r.id,
+                r.agent,
+                super::kernel::MOUNTD_PORT
+            ));
+        }
+        if !r.agent.is("ocf", Some("heartbeat"), "exportfs") {
+            continue;
+        }
+        let Some(dir) = r.param("directory").map(str::to_string) else { continue };
+        let source = format!("{}/{EXPORTS_SUBDIR}/{}", super::state::LAB_DIR, r.id);
+        let allowed = allowed_nodes(d, &r.id, nodes);
+        t.lines.push(format!(
+            "{}: {} kept: directory {dir} -> {source}, a tmpfs (the guest's root cannot be exported)",
+            r.id, r.agent
+        ));
+        set(r, "directory", &source);
+        t.exports.push(Export { id: r.id.clone(), directory: dir, nodes: allowed });
+    }
+}
+
+/// The export an NFS device (`host:/path`) names, when the lab serves it.
+fn export_for<'a>(exports: &'a [Export], device: &str) -> Option<&'a Export> {
+    let path = device.split_once(':').map(|(_, p)| p)?;
+    exports.iter().find(|e| e.directory.trim_end_matches('/') == path.trim_end_matches('/'))
 }
 
 /// Fence devices of the deployment become the lab's fence_haven.
@@ -201,6 +293,7 @@ fn filesystems(t: &mut Translation) -> FsDirs {
     // (directory, where: Some(label) for a volume, None for a shared dir id)
     let mut volume_dirs: Vec<(String, String)> = Vec::new();
     let mut shared_dirs: Vec<(String, String)> = Vec::new();
+    let exports = t.exports.clone();
     for r in &mut t.description.resources {
         if !r.agent.is("ocf", Some("haven"), "filesystem") {
             continue;
@@ -211,7 +304,12 @@ fn filesystems(t: &mut Translation) -> FsDirs {
         if !dir.is_empty() && !t.mount_points.contains(&dir) {
             t.mount_points.push(dir.clone());
         }
-        if SHARED_FS.contains(&fstype.as_str()) {
+        let served =
+            if matches!(fstype.as_str(), "nfs" | "nfs4") { export_for(&exports, &device).cloned() } else { None };
+        if let Some(e) = served {
+            real_nfs(r, &fstype, &device, &e, &mut t.lines, &mut t.files);
+            shared_dirs.push((dir, format!("{EXPORTS_SUBDIR}/{}", e.id)));
+        } else if SHARED_FS.contains(&fstype.as_str()) {
             let src = format!("{}/{SHARED_SUBDIR}/{}", super::state::LAB_DIR, r.id);
             t.lines.push(format!(
                 "{}: {fstype} {device} -> bind mount of {src} (one directory every node shares; no {fstype} here)",
@@ -243,10 +341,49 @@ fn filesystems(t: &mut Translation) -> FsDirs {
     FsDirs { volumes: volume_dirs, shared: shared_dirs }
 }
 
+/// An NFS mount of an export the lab serves: kept, with the client options
+/// the guest needs (kernel::nfs3_client_options), and the export seeded
+/// with what the lab's web servers answer.
+fn real_nfs(
+    r: &mut Primitive,
+    fstype: &str,
+    device: &str,
+    e: &Export,
+    lines: &mut Vec<String>,
+    files: &mut Vec<LabFile>,
+) {
+    let host = device.split_once(':').map_or("", |(h, _)| h);
+    let served = format!("{host}:{}/{EXPORTS_SUBDIR}/{}", super::state::LAB_DIR, e.id);
+    set(r, "device", &served);
+    let device = served.as_str();
+    if fstype == "nfs" && !r.param("options").is_some_and(|o| o.contains("vers=4")) {
+        let extra = super::kernel::nfs3_client_options();
+        let options = match r.param("options") {
+            Some(o) if !o.is_empty() => format!("{o},{extra}"),
+            _ => extra.clone(),
+        };
+        set(r, "options", &options);
+        lines.push(format!(
+            "{}: {fstype} {device} kept (real NFS); options += {extra} (no portmapper registration of a \
+             namespaced nfsd here)",
+            r.id
+        ));
+    } else {
+        lines.push(format!("{}: {fstype} {device} kept (real NFS)", r.id));
+    }
+    files.push(LabFile { path: format!("{EXPORTS_SUBDIR}/{}/test.html", e.id), text: format!("{ALIVE}\n") });
+    files.push(LabFile {
+        path: format!("{EXPORTS_SUBDIR}/{}/index.html", e.id),
+        text: format!("haven lab: {}\n", r.id),
+    });
+}
+
 /// Cluster plumbing this kernel lacks (DLM, o2cb, NFS server) becomes Dummy.
 fn plumbing(t: &mut Translation) {
+    let real_nfs = !t.exports.is_empty();
     for r in &mut t.description.resources {
-        if is_plumbing(&r.agent) {
+        let served = real_nfs && r.agent.class == "ocf" && matches!(r.agent.kind.as_str(), "nfsserver" | "exportfs");
+        if is_plumbing(&r.agent) && !served {
             t.lines.push(format!(
                 "{}: {} -> ocf:pacemaker:Dummy (cluster plumbing this kernel lacks; its order and colocation stay)",
                 r.id, r.agent
@@ -351,7 +488,7 @@ fn off_link_addresses(t: &mut Translation) {
 
 /// Directors: the VIP of their group, the nodes they are kept off as real
 /// servers (all other nodes when none).
-fn directors(t: &mut Translation, originals: &Description, node_addrs: &[(String, String)]) {
+fn directors(t: &mut Translation, originals: &Description, node_addrs: &[(String, String)], kernel: Kernel) {
     for r in &mut t.description.resources {
         if !r.agent.is("ocf", Some("haven"), "director") {
             continue;
@@ -387,13 +524,15 @@ fn directors(t: &mut Translation, originals: &Description, node_addrs: &[(String
             .map(|(_, a)| a.clone())
             .collect();
         let path = format!("{STANDIN_IN_NODE}/{}.cf", r.id);
+        let backend = if kernel == Kernel::Real { "ipvs" } else { "nftables" };
         t.lines.push(format!(
-            "{}: configfile {} -> {path}: {vip}:80 over {} (direct routing on nftables)",
+            "{}: configfile {} -> {path}: {vip}:80 over {} (direct routing on {backend})",
             r.id,
             r.param("configfile").unwrap_or("(none)"),
             reals.join(", ")
         ));
-        t.files.push(LabFile { path: format!("{STANDIN_SUBDIR}/{}.cf", r.id), text: director_cf(&vip, &reals) });
+        t.files
+            .push(LabFile { path: format!("{STANDIN_SUBDIR}/{}.cf", r.id), text: director_cf(&vip, &reals, backend) });
         r.params.retain(|p| !matches!(p.name.as_str(), "virtual" | "real" | "backend"));
         set(r, "configfile", &path);
     }
@@ -547,6 +686,36 @@ mod tests {
         let cf = &t.files.iter().find(|f| f.path == "standin/director.cf").expect("director file").text;
         assert!(cf.contains("virtual = 198.51.100.60:80") && cf.contains("real = 198.51.100.12:80"), "{cf}");
         assert!(!cf.contains("198.51.100.11:80"), "the manager is no real server: {cf}");
+    }
+
+    #[test]
+    fn interworx_on_a_real_kernel_keeps_nfs_and_runs_the_director_on_ipvs() {
+        let t = translate_for(&load("interworx.toml"), &addrs(&["cm", "node1", "node2"]), Kernel::Real);
+        let d = &t.description;
+        assert!(res(d, "nfs-server").agent.is("ocf", Some("heartbeat"), "nfsserver"));
+        let export = res(d, "home-export");
+        assert!(export.agent.is("ocf", Some("heartbeat"), "exportfs"));
+        assert_eq!(export.param("directory"), Some("/var/lib/haven-lab/exports/home-export"));
+        assert_eq!(
+            t.exports,
+            vec![Export { id: "home-export".into(), directory: "/home".into(), nodes: vec!["cm".into()] }]
+        );
+        let home = res(d, "home");
+        assert_eq!(home.param("fstype"), Some("nfs"));
+        assert_eq!(home.param("device"), Some("203.0.113.50:/var/lib/haven-lab/exports/home-export"));
+        assert_eq!(home.param("directory"), Some("/home"));
+        assert!(d.op_defaults.iter().any(|p| p.name == "timeout" && p.value == "120s"));
+        let opts = home.param("options").expect("options");
+        assert!(
+            opts.starts_with("nfsvers=3,") && opts.contains("mountport=20048") && opts.contains("nolock"),
+            "{opts}"
+        );
+        assert!(t.files.iter().any(|f| f.path == "exports/home-export/test.html" && f.text.contains(ALIVE)));
+        let cf = &t.files.iter().find(|f| f.path == "standin/director.cf").expect("director file").text;
+        assert!(cf.contains("backend = ipvs") && cf.contains("198.51.100.12:80 gate"), "{cf}");
+        // The stand-in translation is unchanged.
+        let s = translate(&load("interworx.toml"), &addrs(&["cm", "node1", "node2"]));
+        assert!(s.exports.is_empty() && res(&s.description, "home-export").agent.is("ocf", Some("pacemaker"), "Dummy"));
     }
 
     #[test]

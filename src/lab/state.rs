@@ -37,6 +37,23 @@ pub struct State {
     /// filesystem): removed at `lab down` when empty, deepest first.
     #[serde(default)]
     pub created_dirs: Vec<PathBuf>,
+    /// The kernel has IPVS and nfsd: directors on IPVS, NFS served for real
+    /// (rpcbind and the lab's /etc/nfs.conf and /etc/exports in every node).
+    #[serde(default)]
+    pub kernel_real: bool,
+    /// Directories exported for real: a tmpfs each, bound onto the nodes
+    /// the export may run on.
+    #[serde(default)]
+    pub exports: Vec<LabExport>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LabExport {
+    /// The tmpfs on the host, under the lab directory.
+    pub source: PathBuf,
+    /// Where the nodes see it (the exportfs resource's directory).
+    pub directory: String,
+    pub nodes: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

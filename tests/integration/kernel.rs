@@ -56,6 +56,9 @@ fn modprobe(modules: &[&str]) {
     }
 }
 
+/// The lab on the guest's kernel (IPVS + kernel NFS under Pacemaker).
+mod lab;
+
 mod guest {
     use super::*;
 
