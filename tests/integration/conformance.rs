@@ -48,20 +48,24 @@ pub(crate) fn setup_for(agent: &str) -> Setup {
                 "checkinterval = 1\nvirtual = 198.51.100.77:80\n\treal = 203.0.113.11:80 masq\n\tchecktype = on\n",
             )
             .expect("write the director configuration");
-            let params = vec![
-                ("configfile".to_string(), cfg.display().to_string()),
-                ("table".to_string(), format!("hvt_conf_{}", std::process::id())),
-            ];
-            struct RemoveFile(std::path::PathBuf);
-            impl Drop for RemoveFile {
+            let table = format!("hvt_conf_{}", std::process::id());
+            let params =
+                vec![("configfile".to_string(), cfg.display().to_string()), ("table".to_string(), table.clone())];
+            /// Removes a file, or a directory with its contents, on drop:
+            /// the configuration, and the state directory the agent keeps
+            /// (its last daemon.log) after stop.
+            struct Remove(std::path::PathBuf);
+            impl Drop for Remove {
                 fn drop(&mut self) {
                     let _ = std::fs::remove_file(&self.0);
+                    let _ = std::fs::remove_dir_all(&self.0);
                 }
             }
+            let state = std::path::Path::new("/run/haven/director").join(table);
             Setup {
                 prefix: vec!["ip".into(), "netns".into(), "exec".into(), ns.name.clone()],
                 params,
-                _keep: vec![Box::new(ns), Box::new(RemoveFile(cfg))],
+                _keep: vec![Box::new(ns), Box::new(Remove(cfg)), Box::new(Remove(state))],
             }
         }
         "instance" => {

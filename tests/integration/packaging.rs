@@ -258,6 +258,9 @@ impl Drop for Director {
             signal(pid, nix::sys::signal::Signal::SIGKILL);
         }
         let _ = std::fs::remove_file(&self.config);
+        // The agent keeps its last daemon.log there after stop (for the
+        // operator); the test's own table name, so the test removes it.
+        let _ = std::fs::remove_dir_all(Path::new("/run/haven/director").join(&self.table));
     }
 }
 
