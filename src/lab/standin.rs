@@ -205,18 +205,23 @@ pub fn translate_for(d: &Description, node_addrs: &[(String, String)], kernel: K
     t
 }
 
-/// The nodes a resource may run on: those no negative location keeps it off.
-fn allowed_nodes(d: &Description, id: &str, nodes: &[String]) -> Vec<String> {
+/// The nodes a negative location keeps resource `id` (or a group or clone
+/// holding it) off.
+fn avoided_nodes<'a>(d: &'a Description, id: &str) -> Vec<&'a str> {
     let ids = containers(d, id);
-    let avoided: Vec<&str> = d
-        .locations
+    d.locations
         .iter()
         .filter(|l| ids.contains(&l.resource.id))
         .filter_map(|l| match &l.placement {
             Placement::Node { node, score } if score.is_negative() => Some(node.id.as_str()),
             _ => None,
         })
-        .collect();
+        .collect()
+}
+
+/// The nodes a resource may run on: those no negative location keeps it off.
+fn allowed_nodes(d: &Description, id: &str, nodes: &[String]) -> Vec<String> {
+    let avoided = avoided_nodes(d, id);
     nodes.iter().filter(|n| !avoided.contains(&n.as_str())).cloned().collect()
 }
 
@@ -508,16 +513,7 @@ fn directors(t: &mut Translation, originals: &Description, node_addrs: &[(String
             r.params.clear();
             continue;
         };
-        let ids = containers(originals, &r.id);
-        let avoided: Vec<&str> = originals
-            .locations
-            .iter()
-            .filter(|l| ids.contains(&l.resource.id))
-            .filter_map(|l| match &l.placement {
-                Placement::Node { node, score } if score.is_negative() => Some(node.id.as_str()),
-                _ => None,
-            })
-            .collect();
+        let avoided = avoided_nodes(originals, &r.id);
         let reals: Vec<String> = node_addrs
             .iter()
             .filter(|(n, _)| avoided.is_empty() || avoided.contains(&n.as_str()))
